@@ -1,0 +1,30 @@
+"""Every table, imported once so the metadata is complete (Alembic, tests, the app)."""
+
+from okr.db.audit import AuditEvent
+from okr.db.base import Base, metadata
+from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team
+from okr.db.people import ApiToken, Period, Person, Team, WebSession
+from okr.db.pipeline import Account, Campaign, FxRate, Lead, Opportunity, OpportunitySplit, Touchpoint
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Campaign",
+    "CheckIn",
+    "FxRate",
+    "KeyResult",
+    "Lead",
+    "Objective",
+    "Opportunity",
+    "OpportunitySplit",
+    "Period",
+    "Person",
+    "Team",
+    "Touchpoint",
+    "WebSession",
+    "key_result_owner",
+    "metadata",
+    "objective_team",
+]

@@ -1,0 +1,1 @@
+"""Shared helpers: money, periods, clock, CSV."""

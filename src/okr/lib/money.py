@@ -1,0 +1,133 @@
+"""Money: integer minor units, Decimal rates, exact allocation (DESIGN 6.4). No float anywhere."""
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TypeVar
+
+# ISO 4217 currencies okr knows, with their minor-unit decimals.
+CURRENCY_DECIMALS: dict[str, int] = {
+    "AED": 2, "ARS": 2, "AUD": 2, "BGN": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0,
+    "CNY": 2, "COP": 2, "CZK": 2, "DKK": 2, "EGP": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2,
+    "IDR": 2, "ILS": 2, "INR": 2, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "MXN": 2,
+    "MYR": 2, "NOK": 2, "NZD": 2, "OMR": 3, "PEN": 2, "PHP": 2, "PLN": 2, "QAR": 2, "RON": 2,
+    "SAR": 2, "SEK": 2, "SGD": 2, "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "UAH": 2, "USD": 2,
+    "VND": 0, "ZAR": 2,
+}  # fmt: skip
+
+K = TypeVar("K", bound=Hashable)
+
+
+class MoneyError(ValueError):
+    """A money value cannot be read or converted."""
+
+
+def decimals(currency: str) -> int:
+    """Minor-unit decimals of a currency; raises MoneyError when it is unknown."""
+    try:
+        return CURRENCY_DECIMALS[currency.upper()]
+    except KeyError:
+        raise MoneyError(f"unknown currency {currency!r}") from None
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Read a plain decimal string (`12500.00`, `-3`, `0.5`); no exponents, no thousands separators."""
+    s = text.strip()
+    if not s:
+        raise MoneyError("empty number")
+    try:
+        value = Decimal(s)
+    except InvalidOperation:
+        raise MoneyError(f"not a number: {text!r}") from None
+    if not value.is_finite() or "e" in s.lower():
+        raise MoneyError(f"not a plain decimal number: {text!r}")
+    return value
+
+
+def to_minor(amount: str | Decimal, currency: str) -> int:
+    """Major units (`12500.00`) to integer minor units; refuses more decimals than the currency has."""
+    value = parse_decimal(amount) if isinstance(amount, str) else amount
+    places = decimals(currency)
+    scaled = value.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(f"{amount} has more than {places} decimals for {currency.upper()}")
+    return int(scaled)
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    """Integer minor units to an exact Decimal in major units, with the currency's decimals."""
+    places = decimals(currency)
+    return Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places))
+
+
+def round_half_up(value: Decimal) -> int:
+    """Round an exact Decimal amount of minor units half up (away from zero at .5) to an int."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def convert(minor: int, rate: Decimal, from_currency: str, to_currency: str) -> int:
+    """Convert minor units at `rate` (to_currency per from_currency), rounding half up once."""
+    shift = decimals(to_currency) - decimals(from_currency)
+    return round_half_up(Decimal(minor) * rate * Decimal(1).scaleb(shift))
+
+
+def format_money(minor: int, currency: str) -> str:
+    """Human text for an amount: `USD 12,500.00` (grouping, the currency's decimals)."""
+    major = to_major(minor, currency)
+    return f"{currency.upper()} {major:,}"
+
+
+def allocate(amount: int, weights: Sequence[tuple[K, Decimal]], *, sort_keys: Sequence[str] | None = None) -> dict[K, int]:
+    """Split integer `amount` over weighted keys by the largest-remainder rule of DESIGN 6.4.
+
+    Each key gets floor(A * w / W); the units left go one each to the largest fractional parts,
+    ties to the larger weight, then to the smaller stable id (`sort_keys[i]`, else str(key)).
+    The result sums to `amount` exactly; a negative amount is -allocate(|amount|).
+    """
+    if amount < 0:
+        return {k: -v for k, v in allocate(-amount, weights, sort_keys=sort_keys).items()}
+    if not weights:
+        if amount == 0:
+            return {}
+        raise MoneyError("cannot allocate a non-zero amount over no weights")
+    for _, w in weights:
+        if isinstance(w, bool) or not isinstance(w, Decimal | int) or w < 0:
+            raise MoneyError(f"weights must be non-negative Decimals, got {w!r}")
+    # Scale every weight to an integer so the split is exact integer arithmetic, whatever the digits.
+    exponent = min(min(Decimal(w).as_tuple().exponent for _, w in weights), 0)
+    assert isinstance(exponent, int)
+    scaled = [int(Decimal(w).scaleb(-exponent)) for _, w in weights]
+    total = sum(scaled)
+    if total == 0:
+        if amount == 0:
+            return {k: 0 for k, _ in weights}
+        raise MoneyError("cannot allocate a non-zero amount over weights that are all 0")
+    ids = list(sort_keys) if sort_keys is not None else [str(k) for k, _ in weights]
+    if len(ids) != len(weights):
+        raise MoneyError("sort_keys must give one id per weight")
+    result: dict[K, int] = {}
+    remainders: list[tuple[int, int, str, K]] = []
+    given = 0
+    for (key, _), sw, sid in zip(weights, scaled, ids, strict=True):
+        if key in result:
+            raise MoneyError(f"duplicate key {key!r} in allocation")
+        base, rest = divmod(amount * sw, total)
+        result[key] = base
+        given += base
+        remainders.append((rest, sw, sid, key))
+    # Largest fractional part first (all share the denominator), then larger weight, then smaller id.
+    remainders.sort(key=lambda r: (-r[0], -r[1], r[2]))
+    for _, _, _, key in remainders[: amount - given]:
+        result[key] += 1
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An amount in minor units with its currency."""
+
+    minor: int
+    currency: str
+
+    def __str__(self) -> str:
+        return format_money(self.minor, self.currency)
