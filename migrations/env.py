@@ -1,6 +1,7 @@
 """Alembic environment: the okr metadata, the URL from okr settings (or the caller's config)."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from alembic import context
@@ -59,7 +60,18 @@ async def run_migrations_online() -> None:
         await engine.dispose()
 
 
+def _run_online() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run_migrations_online())
+        return
+    # Called from async code (the tests, a running app): use a worker thread with its own loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run_migrations_online()).result()
+
+
 if context.is_offline_mode():
     run_migrations_offline()
 else:
-    asyncio.run(run_migrations_online())
+    _run_online()

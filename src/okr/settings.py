@@ -92,7 +92,7 @@ class Settings(BaseSettings):
                     '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
                 )
         elif not self.secret_key:
-            self.secret_key = secrets.token_urlsafe(48)
+            self.secret_key = _development_secret()
             self.secret_generated = True
         return self
 
@@ -116,6 +116,25 @@ class Settings(BaseSettings):
             return None
         p = Path(path)
         return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def _development_secret() -> str:
+    """A random secret kept in var/.secret_key, so development sessions survive a restart."""
+    path = PROJECT_ROOT / "var" / ".secret_key"
+    try:
+        existing = path.read_text().strip()
+    except OSError:
+        existing = ""
+    if len(existing) >= MIN_SECRET_LENGTH:
+        return existing
+    secret = secrets.token_urlsafe(48)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secret)
+    except OSError:
+        pass  # a read-only checkout still runs, with a secret for this process only
+    return secret
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -77,6 +77,14 @@ def format_money(minor: int, currency: str) -> str:
     return f"{currency.upper()} {major:,}"
 
 
+def _integer_parts(value: Decimal) -> tuple[int, int]:
+    """(digits, exponent) with value == digits * 10**exponent, exactly (no context rounding)."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    number = int("".join(map(str, digits)) or "0")
+    return (-number if sign else number), exponent
+
+
 def allocate(amount: int, weights: Sequence[tuple[K, Decimal]], *, sort_keys: Sequence[str] | None = None) -> dict[K, int]:
     """Split integer `amount` over weighted keys by the largest-remainder rule of DESIGN 6.4.
 
@@ -94,9 +102,9 @@ def allocate(amount: int, weights: Sequence[tuple[K, Decimal]], *, sort_keys: Se
         if isinstance(w, bool) or not isinstance(w, Decimal | int) or w < 0:
             raise MoneyError(f"weights must be non-negative Decimals, got {w!r}")
     # Scale every weight to an integer so the split is exact integer arithmetic, whatever the digits.
-    exponent = min(min(Decimal(w).as_tuple().exponent for _, w in weights), 0)
-    assert isinstance(exponent, int)
-    scaled = [int(Decimal(w).scaleb(-exponent)) for _, w in weights]
+    parts = [_integer_parts(Decimal(w)) for _, w in weights]
+    exponent = min(min(e for _, e in parts), 0)
+    scaled = [digits * 10 ** (e - exponent) for digits, e in parts]
     total = sum(scaled)
     if total == 0:
         if amount == 0:

@@ -1,0 +1,1 @@
+"""Login, sessions, API tokens and role guards (DESIGN 8)."""

@@ -1,0 +1,1 @@
+"""The dashboard: the quarter's KPIs at a glance, each figure one click from its records."""

@@ -1,0 +1,90 @@
+"""The dashboard: the quarter's KPI tiles, and the records behind each figure."""
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from okr.auth.guards import requires_login
+from okr.kpis import services as kpis
+from okr.lib.clock import utcnow
+from okr.periods.services import resolve_quarter
+from okr.settings import Settings
+
+# The page and its fragment differ by this header: caches must not hand one out for the other.
+_VARY = {"Vary": "HX-Request"}
+
+
+def _settings(request: Request[Any, Any, Any]) -> Settings:
+    settings: Settings = request.app.state["settings"]
+    return settings
+
+
+def _today(settings: Settings) -> dt.date:
+    return utcnow().astimezone(settings.tz).date()
+
+
+def _wants_fragment(request: HTMXRequest) -> bool:
+    # A history restore (back button after the cache was dropped) needs the whole page.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+class DashboardController(Controller):
+    """The dashboard (`/`) and its drill-down pages."""
+
+    guards = [requires_login]  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/", name="dashboard.index")
+    async def index(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        period: Annotated[str | None, Parameter(description="a period key like 2026-Q3")] = None,
+    ) -> Template:
+        """Six KPI tiles for a period; an htmx request gets only the tiles fragment."""
+        settings = _settings(request)
+        today = _today(settings)
+        quarter, quarters = await resolve_quarter(db_session, settings=settings, key=period, today=today)
+        board = await kpis.dashboard(db_session, settings=settings, quarter=quarter)
+        fragment = _wants_fragment(request)
+        context = {
+            "board": board,
+            "quarters": quarters,
+            "today": today,
+            "start_month": settings.fiscal_year_start_month,
+            "fragment": fragment,
+        }
+        name = "dashboard/_tiles.html" if fragment else "dashboard/index.html"
+        return Template(template_name=name, context=context, headers=_VARY)
+
+    @get("/dashboard/records", name="dashboard.records")
+    async def records(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        kpi: str,
+        period: str | None = None,
+        page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
+        sort: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
+    ) -> Template:
+        """The records behind one dashboard figure, 50 per page, sortable."""
+        settings = _settings(request)
+        quarter, _ = await resolve_quarter(db_session, settings=settings, key=period, today=_today(settings))
+        descending = None if order is None else order == "desc"
+        records = await kpis.kpi_records(
+            db_session,
+            settings=settings,
+            kpi=kpi,
+            quarter=quarter,
+            page=page,
+            sort=sort,
+            descending=descending,
+        )
+        context = {"records": records, "params": {"kpi": kpi, "period": quarter.key}}
+        return Template(template_name="dashboard/records.html", context=context)

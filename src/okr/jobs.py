@@ -1,0 +1,49 @@
+"""Command-line jobs: open a session, call the services, commit once. The CLI stays thin."""
+
+from pathlib import Path
+
+from okr.auth.services import create_token
+from okr.db.engine import open_session, write_intent
+from okr.demo.services import Echo, report
+from okr.imports.services import import_folder
+from okr.lib.errors import NotFound
+from okr.people.services import create_user, get_by_email, set_password
+from okr.settings import Settings
+
+CLI_ACTOR = "cli"
+
+
+async def run_import(*, settings: Settings, folder: Path, echo: Echo) -> bool:
+    """Load a data-set folder file by file (each file commits alone); True when all were imported."""
+    async with open_session(settings) as session:
+        with write_intent():
+            results = await import_folder(session, folder=folder, settings=settings, actor=CLI_ACTOR)
+    return report(results, echo)
+
+
+async def add_user(*, settings: Settings, email: str, name: str, team: str, role: str, password: str) -> None:
+    """Create a person who can log in."""
+    async with open_session(settings) as session:
+        with write_intent():
+            await create_user(session, email=email, name=name, team=team, role=role, password=password)
+            await session.commit()
+
+
+async def change_password(*, settings: Settings, email: str, password: str) -> None:
+    """Set a person's password."""
+    async with open_session(settings) as session:
+        with write_intent():
+            await set_password(session, email=email, password=password)
+            await session.commit()
+
+
+async def add_token(*, settings: Settings, email: str, name: str, scopes: list[str]) -> str:
+    """Create an API token for a person; returns its secret, shown once."""
+    async with open_session(settings) as session:
+        with write_intent():
+            person = await get_by_email(session, email=email)
+            if person is None:
+                raise NotFound(f"No person has the email {email}.")
+            _, plaintext = await create_token(session, person_id=person.id, name=name, scopes=scopes)
+            await session.commit()
+    return plaintext

@@ -1,0 +1,1 @@
+"""The KPI library (DESIGN 4): definitions, and the figures computed from pipeline data."""

@@ -1,0 +1,1 @@
+"""People and teams: who works here, in which team, with which role."""

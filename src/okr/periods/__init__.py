@@ -1,0 +1,1 @@
+"""Fiscal periods: the quarters goals, KPIs and bonus runs belong to."""

@@ -1,0 +1,112 @@
+"""Shared fixtures: every database test runs on SQLite and, when OKR_TEST_POSTGRES_URL is set, PostgreSQL.
+
+The schema comes from the real migrations, once per database per run; each test then starts from
+empty tables (they are emptied after every test that used the database).
+"""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from okr.db import migrate
+from okr.db.engine import create_engine, session_factory
+from okr.db.models import metadata
+from okr.settings import Settings, load_settings
+
+POSTGRES_URL = os.environ.get("OKR_TEST_POSTGRES_URL", "")
+DATABASES = ["sqlite", "postgresql"]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say plainly which databases this run covers."""
+    if POSTGRES_URL:
+        return [f"okr databases: SQLite and PostgreSQL ({POSTGRES_URL.rsplit('@', 1)[-1]})"]
+    return ["okr databases: SQLite only; PostgreSQL tests SKIPPED (set OKR_TEST_POSTGRES_URL to run them)"]
+
+
+@pytest.fixture(scope="session")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch folder for this run's SQLite files."""
+    return tmp_path_factory.mktemp("okr")
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """Which database the test runs on."""
+    kind: str = request.param
+    if kind == "postgresql" and not POSTGRES_URL:
+        if os.environ.get("OKR_REQUIRE_POSTGRES"):
+            pytest.fail("OKR_REQUIRE_POSTGRES is set but OKR_TEST_POSTGRES_URL is not")
+        pytest.skip("PostgreSQL not configured: set OKR_TEST_POSTGRES_URL")
+    return kind
+
+
+def make_settings(url: str, **overrides: object) -> Settings:
+    """Test settings: development mode, a fixed secret, New York time, USD."""
+    values: dict[str, object] = {
+        "database_url": url,
+        "mode": "development",
+        "secret_key": "test-secret-key-0123456789-abcdefghijklmnop",
+        "org_timezone": "America/New_York",
+        "org_currency": "USD",
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+async def scratch_postgres_url(suffix: str) -> str:
+    """A fresh, empty database next to the test one (for tests that must not share its tables)."""
+    from sqlalchemy.engine import make_url
+
+    base = make_url(POSTGRES_URL)
+    name = f"{base.database}_okr_{suffix}"
+    eng = create_engine(make_settings(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        async with eng.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await eng.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def settings(db_kind: str, var_dir: Path) -> Iterator[Settings]:
+    """Settings for a migrated database of the kind under test."""
+    url = f"sqlite+aiosqlite:///{var_dir / 'test.db'}" if db_kind == "sqlite" else POSTGRES_URL
+    s = make_settings(url)
+    if db_kind == "postgresql":
+        migrate.downgrade(s, "base")  # a previous run may have left tables behind
+    migrate.upgrade(s)
+    yield s
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """One engine per database for the whole run."""
+    eng = create_engine(settings)
+    yield eng
+    await eng.dispose()
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Delete every row of every table (children first)."""
+    async with engine.begin() as conn:
+        tables = [t.name for t in reversed(metadata.sorted_tables)]
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                await conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 - names come from our metadata
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session on empty tables; the tables are emptied again afterwards."""
+    async with session_factory(engine)() as session:
+        yield session
+    await empty_tables(engine)
