@@ -10,10 +10,12 @@ from advanced_alchemy.extensions.litestar import (
 )
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -34,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     alchemy = SQLAlchemyAsyncConfig(
         engine_instance=create_engine(settings),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit",  # one commit per request, after the handler succeeded
+        before_send_handler="autocommit_include_redirects",  # one commit per request (2xx and 3xx)
     )
 
     def _configure_templates(engine: JinjaTemplateEngine) -> None:
@@ -74,6 +76,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             path="/api/docs",
             render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="okr API token")}
+            ),
+            security=[{"bearer": []}],
         ),
         logging_config=LoggingConfig(
             root={"level": settings.log_level, "handlers": ["queue_listener"]},
@@ -81,7 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # A refused request is routine: one log line, no stack trace. Real errors keep theirs.
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429},
         ),
-        state={"settings": settings},
+        state=State({"settings": settings}),
         on_startup=[_freeze_gc],
         debug=False,
     )

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,12 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
+def run_in_thread(coro_fn: Any, /, **kwargs: Any) -> Any:
+    """Run `await coro_fn(**kwargs)` on a fresh event loop in a worker thread (a test loop may be running here)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(coro_fn(**kwargs))).result()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,12 +110,12 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             if os.environ.get("OKR_REQUIRE_POSTGRES"):
                 pytest.fail("OKR_REQUIRE_POSTGRES is set but OKR_TEST_POSTGRES_URL is not")
             pytest.skip("PostgreSQL not configured: set OKR_TEST_POSTGRES_URL")
-        url = asyncio.run(scratch_postgres_url("e2e"))
+        url = run_in_thread(scratch_postgres_url, suffix="e2e")
     else:
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('e2e') / 'e2e.db'}"
     settings = make_settings(url)
     migrate.upgrade(settings)
-    assert asyncio.run(demo.load_demo(settings=settings, seed=7, scale="small", echo=lambda *_: None))
+    assert run_in_thread(demo.load_demo, settings=settings, seed=7, scale="small", echo=lambda *_: None)
     server = start_server(create_app(settings))
     yield server
     server.stop()

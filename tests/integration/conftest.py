@@ -20,39 +20,17 @@ SESSION_COOKIE = "okr_session"
 PASSWORD = "Correct-horse-7"
 
 
-def _stub_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
-    # TEMPORARY (auth work): okr.dashboard.controllers is being written in parallel. Remove once it exists.
-    import importlib.util
-    import sys
-    import types
+def build_app(settings: Settings) -> Litestar:
+    """`create_app(settings)`, imported late so collecting tests never needs the whole app."""
+    from okr.app import create_app
 
-    if importlib.util.find_spec("okr.dashboard.controllers") is not None:
-        return
-    from litestar import Controller, get
-
-    class DashboardController(Controller):
-        @get("/", name="dashboard.home")
-        async def home(self) -> str:
-            return "dashboard"
-
-    module = types.ModuleType("okr.dashboard.controllers")
-    module.DashboardController = DashboardController  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "okr.dashboard.controllers", module)
+    return create_app(settings)
 
 
 @pytest.fixture
-def app(settings: Settings, db: AsyncSession, monkeypatch: pytest.MonkeyPatch) -> Litestar:
-    """The okr app on the test database (imported here, so collecting tests never needs the whole app)."""
-    _stub_dashboard(monkeypatch)
-    from okr.app import create_app
-
-    app = create_app(settings)
-    # TEMPORARY (auth work): app.py passes a dict as state; Litestar needs a State for DI.
-    from litestar.datastructures import State
-
-    if not isinstance(app.state, State):
-        app.state = State(app.state)
-    return app
+def app(settings: Settings, db: AsyncSession) -> Litestar:
+    """The okr app on the test database."""
+    return build_app(settings)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from advanced_alchemy.extensions.litestar.session import SQLAlchemyAsyncSessionB
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, Headers, MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, SerializationException
 from litestar.middleware import ASGIMiddleware, DefineMiddleware
 from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import ServerSideSessionConfig
@@ -195,10 +195,14 @@ class DatabaseSessionBackend(SQLAlchemyAsyncSessionBackend):
             return {}
         state.session_id, state.data = session_id, data
         try:
-            return self.deserialize_data(data)
-        except ValueError:
+            loaded: object = self.deserialize_data(data)
+        except SerializationException:
+            loaded = None
+        if not isinstance(loaded, dict):
+            # Treated as an empty session: its row is deleted and its cookie cleared at the response.
             log.warning("dropping an unreadable web session")
             return {}
+        return loaded
 
     def get_session_id(self, connection: Connection) -> str:
         """The id of the request's live session ('' when it has none yet)."""
@@ -248,9 +252,10 @@ class DatabaseSessionBackend(SQLAlchemyAsyncSessionBackend):
         """End the request's own transaction before the session row is written on another connection.
 
         On SQLite a writing request holds the database's write lock until its transaction ends,
-        which the plugin does only after this hook; writing the session row meanwhile would wait on
-        that lock forever. Ending it here is the request's one commit (or rollback), decided as the
-        plugin decides, except that redirects commit: a login answers 303 and must keep its work.
+        which the plugin does only after this hook; writing the session row meanwhile would wait
+        out busy_timeout and fail with "database is locked". Ending it here is the request's one
+        commit (or rollback), decided as the plugin decides, except that redirects commit: a login
+        answers 303 and must keep its work.
         """
         db = get_aa_scope_state(scope, self.alchemy.session_scope_key)
         if isinstance(db, AsyncSession) and db.in_transaction():

@@ -41,7 +41,7 @@ async def authenticate(session: AsyncSession, *, email: str, password: str) -> C
     # so the answer's timing does not tell whether an account exists.
     ok, new_hash = await asyncio.to_thread(passwords.verify_and_update, stored, password)
     if person is None or not ok or not person.is_active:
-        log.info("login refused for %s", normalize_email(email)[:320])
+        log.info("login refused for %r", normalize_email(email)[:320])
         return None
     if new_hash is not None:
         person.password_hash = new_hash

@@ -4,7 +4,8 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,14 +44,16 @@ class DashboardController(Controller):
     async def index(
         self,
         request: HTMXRequest,
-        db_session: AsyncSession,
-        period: Annotated[str | None, Parameter(description="a period key like 2026-Q3")] = None,
+        db_session: NamedDependency[AsyncSession],
+        period: Annotated[
+            str | None, QueryParameter(max_length=16, description="a period key like 2026-Q3")
+        ] = None,
     ) -> Template:
         """Six KPI tiles for a period; an htmx request gets only the tiles fragment."""
         settings = _settings(request)
         today = _today(settings)
         quarter, quarters = await resolve_quarter(db_session, settings=settings, key=period, today=today)
-        board = await kpis.dashboard(db_session, settings=settings, quarter=quarter)
+        board = await kpis.dashboard(db_session, settings=settings, quarter=quarter, today=today)
         fragment = _wants_fragment(request)
         context = {
             "board": board,
@@ -66,15 +69,16 @@ class DashboardController(Controller):
     async def records(
         self,
         request: HTMXRequest,
-        db_session: AsyncSession,
-        kpi: str,
-        period: str | None = None,
-        page: Annotated[int, Parameter(ge=1, le=1_000_000)] = 1,
-        sort: str | None = None,
-        order: Literal["asc", "desc"] | None = None,
+        db_session: NamedDependency[AsyncSession],
+        kpi: Annotated[str, QueryParameter(max_length=64)],
+        period: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        page: Annotated[int, QueryParameter(ge=1, le=1_000_000)] = 1,
+        sort: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        order: Annotated[Literal["asc", "desc"] | None, QueryParameter()] = None,
     ) -> Template:
         """The records behind one dashboard figure, 50 per page, sortable."""
         settings = _settings(request)
+        kpis.drill_down_kpi(kpi)  # an unknown KPI is a 404 whatever the period
         quarter, _ = await resolve_quarter(db_session, settings=settings, key=period, today=_today(settings))
         descending = None if order is None else order == "desc"
         records = await kpis.kpi_records(

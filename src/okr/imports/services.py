@@ -5,6 +5,9 @@ resolve references with one query per referenced table, count which keys exist, 
 happen inside a SAVEPOINT; after the first bad row nothing more is written, but every remaining row
 is still checked so the user gets the full list, and a bad file rolls the savepoint back and raises
 ImportRejected. The service only flushes; the caller commits (`import_folder` is such a caller).
+
+Opportunity splits have no key of their own: a splits file replaces the splits of every opportunity
+it names (see `_Splits`), and each named opportunity's revenue splits must add up to exactly 100 %.
 """
 
 import csv
@@ -19,7 +22,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, ClassVar, Final, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,13 +102,20 @@ class ImportRejected(ValidationFailed):
     """A file was refused and nothing of it written; `errors` lists row, column and reason (at most 1,000)."""
 
     def __init__(
-        self, entity: str, errors: list[RowError], rows_seen: int, *, error_count: int | None = None
+        self,
+        entity: str,
+        errors: list[RowError],
+        rows_seen: int,
+        *,
+        error_count: int | None = None,
+        source: str | None = None,
     ) -> None:
         count = len(errors) if error_count is None else error_count
-        shown = sorted(errors[:MAX_ERRORS], key=lambda e: (e.row, e.column))
+        # Stable: a row's errors stay in column order.
+        shown = sorted(errors[:MAX_ERRORS], key=lambda e: e.row)
         more = count - len(shown)
         detail = (
-            f"{_file_name(entity)} was not imported: {_plural(count, 'error')} in "
+            f"{source or entity} was not imported: {_plural(count, 'error')} in "
             f"{_plural(rows_seen, 'row')}; nothing was written"
         )
         if more > 0:
@@ -104,11 +126,6 @@ class ImportRejected(ValidationFailed):
         self.rows_seen = rows_seen
         self.error_count = count
         self.more = max(more, 0)
-
-
-def _file_name(entity: str) -> str:
-    spec = core.SPECS.get(entity)
-    return spec.file_name if spec else entity
 
 
 def _get_spec(entity: str) -> EntitySpec:
@@ -197,6 +214,7 @@ class _Scratch:
 
     def opportunity_ids(self, size: int) -> Iterator[list[int]]:
         """The ids of the opportunities the file names, in chunks."""
+        self._db.execute("CREATE INDEX IF NOT EXISTS split_opp_id ON split (opp_id)")
         last = -1
         while True:
             ids = [
@@ -249,12 +267,25 @@ class _Job:
             return pg_insert(table)
         raise NotImplementedError(f"imports do not support the {self.dialect} database")
 
+    def among(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        """`column IN :keys` bound as ONE parameter (see `keys`), so the SQL is the same for every batch."""
+        # An expanding IN renders one placeholder per key on every execution, which costs more
+        # than the query itself at 2,000 keys; an array (PostgreSQL) or a JSON list (SQLite) does not.
+        if self.dialect == "postgresql":
+            return column == any_(bindparam("keys", type_=ARRAY(column.type)))
+        return column.in_(select(literal_column("value")).select_from(func.json_each(bindparam("keys"))))
+
+    def keys(self, values: Iterable[Any]) -> dict[str, Any]:
+        """The parameters for a statement built with `among`."""
+        listed = list(values)
+        return {"keys": listed if self.dialect == "postgresql" else json.dumps(listed)}
+
     async def people(self) -> dict[str, int]:
         """Every person's id by lower-case email (a small table, read once per file)."""
         if self._people is None:
             person = _table("person")
             rows = await self.session.execute(select(person.c.email, person.c.id))
-            self._people = {str(email).lower(): int(pid) for email, pid in rows.tuples()}
+            self._people = {str(email).lower(): int(pid) for email, pid in rows}
         return self._people
 
     async def campaigns(self) -> dict[str, int]:
@@ -262,7 +293,7 @@ class _Job:
         if self._campaigns is None:
             campaign = _table("campaign")
             rows = await self.session.execute(select(campaign.c.external_id, campaign.c.id))
-            self._campaigns = {str(key): int(cid) for key, cid in rows.tuples()}
+            self._campaigns = {str(key): int(cid) for key, cid in rows}
         return self._campaigns
 
     async def team_ids(self, names: Iterable[str]) -> dict[str, int]:
@@ -270,7 +301,7 @@ class _Job:
         team = _table("team")
         if self._teams is None:
             rows = await self.session.execute(select(team.c.name, team.c.id))
-            self._teams = {str(name).lower(): int(tid) for name, tid in rows.tuples()}
+            self._teams = {str(name).lower(): int(tid) for name, tid in rows}
         teams = self._teams
         missing: dict[str, str] = {}
         for name in names:
@@ -282,7 +313,7 @@ class _Job:
             rows = await self.session.execute(
                 select(team.c.name, team.c.id).where(team.c.name.in_(list(missing.values())))
             )
-            teams.update({str(name).lower(): int(tid) for name, tid in rows.tuples()})
+            teams.update({str(name).lower(): int(tid) for name, tid in rows})
         return teams
 
     async def ids(self, table: str, keys: Iterable[str]) -> dict[str, int]:
@@ -291,14 +322,12 @@ class _Job:
         if stmt is None:
             t = _table(table)
             # An expanding bind parameter: the statement is built and compiled once, not per batch.
-            stmt = select(t.c.external_id, t.c.id).where(
-                t.c.external_id.in_(bindparam("keys", expanding=True))
-            )
+            stmt = select(t.c.external_id, t.c.id).where(self.among(t.c.external_id))
             self._lookups[table] = stmt
         found: dict[str, int] = {}
         for chunk in _chunks(set(keys), BATCH_SIZE):
-            rows = await self.session.execute(stmt, {"keys": chunk})
-            found.update({str(key): int(rid) for key, rid in rows.tuples()})
+            rows = await self.session.execute(stmt, self.keys(chunk))
+            found.update({str(key): int(rid) for key, rid in rows})
         return found
 
     async def person_id(self, record: Record, column: str, email: str | None) -> tuple[bool, int | None]:
@@ -355,8 +384,8 @@ class _Handler:
         (key,) = self.conflict
         if self._existing is None:
             column = self.table.c[key]
-            self._existing = select(column).where(column.in_(bindparam("keys", expanding=True)))
-        rows = await self.job.session.execute(self._existing, {"keys": [p[key] for p in params]})
+            self._existing = select(column).where(self.job.among(column))
+        rows = await self.job.session.execute(self._existing, self.job.keys(p[key] for p in params))
         return len(rows.all())
 
     async def write(self, params: list[dict[str, Any]]) -> None:
@@ -384,7 +413,7 @@ class _FxRates(_Handler):
         rows = await self.job.session.execute(
             select(t.c.currency, t.c.valid_from).where(t.c.currency.in_(currencies))
         )
-        have = set(rows.tuples())
+        have = set(rows)
         return sum((p["currency"], p["valid_from"]) in have for p in params)
 
 
@@ -646,12 +675,13 @@ class _Splits(_Handler):
         return params
 
     async def existing(self, params: list[dict[str, Any]]) -> int:
-        t = self.table
+        job, t = self.job, self.table
         opp_ids = sorted({p["opportunity_id"] for p in params})
-        rows = await self.job.session.execute(
-            select(t.c.opportunity_id, t.c.person_id, t.c.kind).where(t.c.opportunity_id.in_(opp_ids))
+        rows = await job.session.execute(
+            select(t.c.opportunity_id, t.c.person_id, t.c.kind).where(job.among(t.c.opportunity_id)),
+            job.keys(opp_ids),
         )
-        have = set(rows.tuples())
+        have = set(rows)
         return sum((p["opportunity_id"], p["person_id"], p["kind"]) in have for p in params)
 
     async def finish(self) -> None:
@@ -661,14 +691,14 @@ class _Splits(_Handler):
         if job.errors.count:
             return
         t = self.table
-        for opp_ids in job.scratch.opportunity_ids(1000):
+        for opp_ids in job.scratch.opportunity_ids(500):
             keep = job.scratch.split_keys(opp_ids)
             current = await job.session.execute(
                 select(t.c.id, t.c.opportunity_id, t.c.person_id, t.c.kind).where(
                     t.c.opportunity_id.in_(opp_ids)
                 )
             )
-            stale = [sid for sid, opp, person, kind in current.tuples() if (opp, person, kind) not in keep]
+            stale = [sid for sid, opp, person, kind in current if (opp, person, kind) not in keep]
             if stale:
                 await job.session.execute(delete(t).where(t.c.id.in_(stale)))
 
@@ -749,7 +779,9 @@ async def _import(
                     await _flush(job, handler, batch)
                 await handler.finish()
                 if job.errors.count:
-                    raise ImportRejected(spec.name, job.errors.items, job.rows, error_count=job.errors.count)
+                    raise ImportRejected(
+                        spec.name, job.errors.items, job.rows, error_count=job.errors.count, source=source
+                    )
                 counts = {"rows": job.rows, "created": job.created, "updated": job.updated}
                 await session.execute(
                     insert(_table("audit_event")).values(
@@ -760,7 +792,7 @@ async def _import(
                         entity=spec.name,
                         entity_id=None,
                         before=None,
-                        after={**counts, "source": source or spec.file_name},
+                        after={**counts, "source": source},
                     )
                 )
     finally:
@@ -869,13 +901,15 @@ async def _import_text(
     reader = csv.reader(text)
     try:
         first = next(reader, None)
-    except (UnicodeDecodeError, csv.Error):
-        raise ImportRejected(
-            spec.name, [RowError(1, "", "the header cannot be read (save the file as 'CSV UTF-8')")], 0
-        ) from None
+    except UnicodeDecodeError:
+        reason = "the file is not UTF-8 text (save it as 'CSV UTF-8')"
+        raise ImportRejected(spec.name, [RowError(1, "", reason)], 0, source=source) from None
+    except csv.Error as exc:
+        reason = f"the header cannot be read as CSV: {exc}"
+        raise ImportRejected(spec.name, [RowError(1, "", reason)], 0, source=source) from None
     if first is None or not any(cell.strip() for cell in first):
         reason = f"the file is empty: the first row must be the header ({', '.join(spec.column_names)})"
-        raise ImportRejected(spec.name, [RowError(1, "", reason)], 0)
+        raise ImportRejected(spec.name, [RowError(1, "", reason)], 0, source=source)
     header = core.normalise_header(first)
     return await _import(
         session,
@@ -962,9 +996,13 @@ async def import_json(
             data = json.load(path_or_stream, parse_float=Decimal)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ImportRejected(spec.name, [RowError(0, "", f"not valid JSON{where}")], 0) from None
+        raise ImportRejected(
+            spec.name, [RowError(0, "", f"not valid JSON{where}")], 0, source=source
+        ) from None
     if not isinstance(data, list):
-        raise ImportRejected(spec.name, [RowError(0, "", "expected a JSON array of records")], 0)
+        raise ImportRejected(
+            spec.name, [RowError(0, "", "expected a JSON array of records")], 0, source=source
+        )
     return await import_rows(
         session, entity=entity, rows=data, settings=settings, actor=actor, actor_id=actor_id, source=source
     )

@@ -53,9 +53,10 @@ from okr.kpis.core import (
     get_kpi,
     ratio,
 )
+from okr.lib.clock import utcnow
 from okr.lib.errors import NotFound
 from okr.lib.money import CURRENCY_DECIMALS, MoneyError, convert
-from okr.lib.periods import Quarter
+from okr.lib.periods import Quarter, local_midnight_utc
 from okr.settings import Settings
 
 LOOKBACK_DAYS = 365  # DESIGN 3: the attribution journey's default lookback window
@@ -237,12 +238,17 @@ class DataWarning:
 
 @dataclass(frozen=True, slots=True)
 class KpiFigure:
-    """One KPI for a period, with the previous quarter's value for comparison."""
+    """One KPI for a period, with the previous quarter's value for comparison.
+
+    While the period is under way, `change` compares it with the previous quarter up to the same day
+    of the quarter (`previous_to_date`); `previous` is always the whole previous quarter.
+    """
 
     kpi: KpiDefinition
     value: KpiValue
     previous: KpiValue
     change: Change | None
+    previous_to_date: KpiValue = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +263,8 @@ class Dashboard:
     has_data: bool = True
     # Pipeline created in the quarter by the team that sourced it (marketing, sdr, sales, unattributed).
     sourced: dict[str, int] = field(default_factory=dict)
+    # Day of the quarter it is today while the quarter is under way, else None.
+    day_of_quarter: int | None = None
 
     def figure(self, name: str) -> KpiFigure:
         """The figure of KPI `name`."""
@@ -272,9 +280,10 @@ class Dashboard:
 
 @dataclass(frozen=True, slots=True)
 class QuarterFigures:
-    """The dashboard KPIs of one quarter."""
+    """The dashboard KPIs of one quarter, whole and (given a cutoff) up to the cutoff."""
 
     values: dict[str, KpiValue]
+    values_to_cutoff: dict[str, KpiValue] | None
     sourced: dict[str, int]
     warnings: list[DataWarning]
 
@@ -284,13 +293,28 @@ def period_bounds(settings: Settings, quarter: Quarter) -> tuple[dt.datetime, dt
     return quarter.utc_bounds(settings.tz, settings.fiscal_year_start_month)
 
 
+def same_day_cutoff(
+    settings: Settings, quarter: Quarter, today: dt.date
+) -> tuple[int | None, dt.datetime | None]:
+    """While `quarter` holds `today`: the day of the quarter, and the instant as far into the previous one."""
+    first, last = quarter.dates(settings.fiscal_year_start_month)
+    if not first <= today <= last:
+        return None, None
+    day = (today - first).days + 1
+    prev_first, prev_last = quarter.shift(-1).dates(settings.fiscal_year_start_month)
+    cut = prev_first + dt.timedelta(days=day)  # midnight after the same day of the previous quarter
+    if cut > prev_last:
+        return day, None  # the previous quarter was shorter: all of it
+    return day, local_midnight_utc(cut, settings.tz)
+
+
 # Figures per engine (a new engine, such as a new app in a test, starts empty) and quarter. An entry
 # is used only while the newest audit event is still the one it was computed under: every import writes
 # one, in the same transaction as its rows. Data written without an audit event shows after
 # CACHE_SECONDS at the latest; while there is no audit event at all, nothing is cached.
 CACHE_SECONDS = 300.0
 _CACHE_SIZE = 64
-_CacheKey = tuple[str, str, str, int]
+_CacheKey = tuple[str, str, str, int, str]
 _cache: "weakref.WeakKeyDictionary[Engine, dict[_CacheKey, tuple[int, float, QuarterFigures]]]" = (
     weakref.WeakKeyDictionary()
 )
@@ -301,17 +325,21 @@ def clear_cache() -> None:
     _cache.clear()
 
 
-async def dashboard(session: AsyncSession, *, settings: Settings, quarter: Quarter) -> Dashboard:
+async def dashboard(
+    session: AsyncSession, *, settings: Settings, quarter: Quarter, today: dt.date | None = None
+) -> Dashboard:
     """The six dashboard KPIs for `quarter`, each compared with the quarter before."""
+    today = today or utcnow().astimezone(settings.tz).date()
     version = (await session.execute(select(func.max(AuditEvent.id)))).scalar_one_or_none()
     engine = session.get_bind()
     entries = _cache.setdefault(engine, {}) if version is not None and isinstance(engine, Engine) else None
     previous = quarter.shift(-1)
+    day, cutoff = same_day_cutoff(settings, quarter, today)
     current = await _cached_figures(
-        session, settings=settings, quarter=quarter, version=version, entries=entries
+        session, settings=settings, quarter=quarter, cutoff=None, version=version, entries=entries
     )
     before = await _cached_figures(
-        session, settings=settings, quarter=previous, version=version, entries=entries
+        session, settings=settings, quarter=previous, cutoff=cutoff, version=version, entries=entries
     )
     any_lead, any_opp = (
         await session.execute(select(exists(select(Lead.id)), exists(select(Opportunity.id))))
@@ -320,8 +348,12 @@ async def dashboard(session: AsyncSession, *, settings: Settings, quarter: Quart
     for name in DASHBOARD_KPIS:
         kpi = get_kpi(name)
         value, prior = current.values[name], before.values[name]
-        change = compare(value, prior, higher_is_better=kpi.higher_is_better)
-        figures.append(KpiFigure(kpi=kpi, value=value, previous=prior, change=change))
+        to_date = before.values_to_cutoff[name] if before.values_to_cutoff is not None else None
+        basis = to_date if day is not None and before.values_to_cutoff is not None else prior
+        change = compare(value, basis, higher_is_better=kpi.higher_is_better)
+        figures.append(
+            KpiFigure(kpi=kpi, value=value, previous=prior, change=change, previous_to_date=to_date)
+        )
     return Dashboard(
         quarter=quarter,
         previous=previous,
@@ -330,6 +362,7 @@ async def dashboard(session: AsyncSession, *, settings: Settings, quarter: Quart
         warnings=current.warnings + before.warnings,
         has_data=bool(any_lead or any_opp),
         sourced=current.sourced,
+        day_of_quarter=day,
     )
 
 
@@ -338,16 +371,23 @@ async def _cached_figures(
     *,
     settings: Settings,
     quarter: Quarter,
+    cutoff: dt.datetime | None,
     version: int | None,
     entries: dict[_CacheKey, tuple[int, float, QuarterFigures]] | None,
 ) -> QuarterFigures:
     if entries is None or version is None:
-        return await quarter_figures(session, settings=settings, quarter=quarter)
-    key = (quarter.key, settings.org_currency, settings.org_timezone, settings.fiscal_year_start_month)
+        return await quarter_figures(session, settings=settings, quarter=quarter, cutoff=cutoff)
+    key = (
+        quarter.key,
+        settings.org_currency,
+        settings.org_timezone,
+        settings.fiscal_year_start_month,
+        "" if cutoff is None else cutoff.isoformat(),
+    )
     hit = entries.get(key)
     if hit is not None and hit[0] == version and time.monotonic() - hit[1] < CACHE_SECONDS:
         return hit[2]
-    figures = await quarter_figures(session, settings=settings, quarter=quarter)
+    figures = await quarter_figures(session, settings=settings, quarter=quarter, cutoff=cutoff)
     if len(entries) >= _CACHE_SIZE:
         entries.clear()
     entries[key] = (version, time.monotonic(), figures)
@@ -367,16 +407,23 @@ def _fold_money(rows: Sequence[Any], *, kpi: str, period: str, warnings: list[Da
     return total
 
 
-async def quarter_figures(session: AsyncSession, *, settings: Settings, quarter: Quarter) -> QuarterFigures:
-    """The dashboard KPIs of one quarter, from three aggregate queries."""
+async def quarter_figures(
+    session: AsyncSession, *, settings: Settings, quarter: Quarter, cutoff: dt.datetime | None = None
+) -> QuarterFigures:
+    """The dashboard KPIs of one quarter from three aggregate queries, also up to `cutoff` when given."""
     sql = await _sql(session, settings)
     start, end = period_bounds(settings, quarter)
     warnings: list[DataWarning] = []
+
+    def part(stamp: Any) -> Any:
+        # 0: before the cutoff (counted "to date" as well), 1: after it.
+        return (case((stamp < cutoff, 0), else_=1) if cutoff is not None else literal(0)).label("part")
 
     # Opportunities closed in the quarter: revenue won and win rate.
     o = aliased(Opportunity)
     closed = (
         select(
+            part(o.closed_at),
             o.status.label("status"),
             o.currency.label("currency"),
             case((o.status == _WON, sql.converted(o.amount, o.currency, o.closed_at))).label("conv"),
@@ -388,23 +435,21 @@ async def quarter_figures(session: AsyncSession, *, settings: Settings, quarter:
     closed_rows = (
         await session.execute(
             select(
+                closed.c.part,
                 closed.c.status,
                 closed.c.currency,
                 func.count(),
                 func.count(closed.c.conv),
                 func.sum(closed.c.conv),
-            ).group_by(closed.c.status, closed.c.currency)
+            ).group_by(closed.c.part, closed.c.status, closed.c.currency)
         )
     ).all()
-    won = sum(int(r[2]) for r in closed_rows if r[0] == _WON)
-    lost = sum(int(r[2]) for r in closed_rows if r[0] == _LOST)
-    revenue = _fold_money([r[1:] for r in closed_rows if r[0] == _WON], kpi="revenue_won", period=quarter.key,
-                          warnings=warnings)  # fmt: skip
 
     # Opportunities created in the quarter: pipeline created, and who sourced it (the first touch).
     o = aliased(Opportunity)
     opened = (
         select(
+            part(o.created_at),
             o.account_id.label("account_id"),
             o.created_at.label("created_at"),
             sql.days_before(o.created_at, LOOKBACK_DAYS).label("lookback_from"),
@@ -417,7 +462,7 @@ async def quarter_figures(session: AsyncSession, *, settings: Settings, quarter:
     )
     first = _first_touch_campaign(sql, opened.c.account_id, opened.c.created_at, opened.c.lookback_from)
     created = (
-        select(opened.c.currency, opened.c.conv, first.label("first_campaign_id"))
+        select(opened.c.part, opened.c.currency, opened.c.conv, first.label("first_campaign_id"))
         .cte("created")
         .prefix_with("MATERIALIZED")  # the first touch is looked up once per opportunity
     )
@@ -425,43 +470,72 @@ async def quarter_figures(session: AsyncSession, *, settings: Settings, quarter:
     created_rows = (
         await session.execute(
             select(
-                source, created.c.currency, func.count(), func.count(created.c.conv), func.sum(created.c.conv)
+                created.c.part,
+                source,
+                created.c.currency,
+                func.count(),
+                func.count(created.c.conv),
+                func.sum(created.c.conv),
             )
             .select_from(created)
             .outerjoin(Campaign, Campaign.id == created.c.first_campaign_id)
             .outerjoin(Person, Person.id == Campaign.owner_id)
             .outerjoin(Team, Team.id == Person.team_id)
-            .group_by(source, created.c.currency)
+            .group_by(created.c.part, source, created.c.currency)
         )
     ).all()
-    per_currency: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+
+    # Leads reaching MQL and SQL in the quarter (and before the cutoff).
+    def count_between(column: Any, hi: dt.datetime) -> Any:
+        return select(func.count()).select_from(Lead).where(column >= start, column < hi).scalar_subquery()
+
+    cut = cutoff or end
+    mqls, sqls, mqls_cut, sqls_cut = (
+        await session.execute(
+            select(
+                count_between(Lead.mql_at, end),
+                count_between(Lead.sql_at, end),
+                count_between(Lead.mql_at, cut),
+                count_between(Lead.sql_at, cut),
+            )
+        )
+    ).one()
+
+    def values(parts: set[int], warn: list[DataWarning] | None) -> dict[str, KpiValue]:
+        closed_in = [r for r in closed_rows if r[0] in parts]
+        created_in = [r for r in created_rows if r[0] in parts]
+        won = sum(int(r[3]) for r in closed_in if r[1] == _WON)
+        lost = sum(int(r[3]) for r in closed_in if r[1] == _LOST)
+        won_rows = [r[2:] for r in closed_in if r[1] == _WON]
+        revenue = _fold_money(won_rows, kpi="revenue_won", period=quarter.key, warnings=warn)
+        per_currency: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for _, _, currency, n, n_conv, amount in created_in:
+            acc = per_currency[currency]
+            acc[0], acc[1], acc[2] = acc[0] + int(n), acc[1] + int(n_conv), acc[2] + int(amount or 0)
+        created_sums = [(c, *v) for c, v in per_currency.items()]
+        pipeline = _fold_money(created_sums, kpi="pipeline_created", period=quarter.key, warnings=warn)
+        # Rows left out for want of a rate are reported once, under pipeline created.
+        sourced_rows = [(c, nc, nc, a) for _, team, c, _, nc, a in created_in if team == MARKETING]
+        marketing = _fold_money(
+            sourced_rows, kpi="pipeline_sourced_marketing", period=quarter.key, warnings=None
+        )
+        return {
+            "revenue_won": revenue,
+            "pipeline_created": pipeline,
+            "pipeline_sourced_marketing": marketing,
+            "win_rate": ratio(won, won + lost),
+            "mqls": int(mqls if 1 in parts else mqls_cut),
+            "sqls": int(sqls if 1 in parts else sqls_cut),
+        }
+
+    whole = values({0, 1}, warnings)
+    to_cutoff = values({0}, None) if cutoff is not None else None
     sourced: dict[str, int] = defaultdict(int)
-    for team, currency, n, n_conv, amount in created_rows:
-        acc = per_currency[currency]
-        acc[0], acc[1], acc[2] = acc[0] + int(n), acc[1] + int(n_conv), acc[2] + int(amount or 0)
+    for _, team, currency, _, _, amount in created_rows:
         if currency in CURRENCY_DECIMALS:
             sourced[str(team)] += int(amount or 0)
-    pipeline = _fold_money([(c, *v) for c, v in per_currency.items()], kpi="pipeline_created",
-                           period=quarter.key, warnings=warnings)  # fmt: skip
-    # Rows left out for want of a rate are reported once, under pipeline created.
-    marketing = _fold_money([(c, nc, nc, a) for team, c, _, nc, a in created_rows if team == MARKETING],
-                            kpi="pipeline_sourced_marketing", period=quarter.key, warnings=None)  # fmt: skip
-
-    # Leads reaching MQL and SQL in the quarter.
-    def count_between(column: Any) -> Any:
-        return select(func.count()).select_from(Lead).where(column >= start, column < end).scalar_subquery()
-
-    mqls, sqls = (await session.execute(select(count_between(Lead.mql_at), count_between(Lead.sql_at)))).one()
-    values: dict[str, KpiValue] = {
-        "revenue_won": revenue,
-        "pipeline_created": pipeline,
-        "pipeline_sourced_marketing": marketing,
-        "win_rate": ratio(won, won + lost),
-        "mqls": int(mqls),
-        "sqls": int(sqls),
-    }
     warnings.sort(key=lambda w: (DASHBOARD_KPIS.index(w.kpi), w.currency))
-    return QuarterFigures(values=values, sourced=dict(sourced), warnings=warnings)
+    return QuarterFigures(values=whole, values_to_cutoff=to_cutoff, sourced=dict(sourced), warnings=warnings)
 
 
 # -- The records behind a figure ----------------------------------------------------------------------
@@ -555,6 +629,13 @@ def _order(column: Any, descending: bool, *, nullable: bool) -> list[Any]:
 _NULLABLE_SORTS = frozenset({"amount", "owner", "email"})
 
 
+def drill_down_kpi(name: str) -> KpiDefinition:
+    """The KPI whose records a drill-down lists; NotFound unless it is on the dashboard."""
+    if name not in DASHBOARD_KPIS:
+        raise NotFound(f"There is no list of records behind {name!r}. Pick a figure on the dashboard.")
+    return get_kpi(name)
+
+
 async def kpi_records(
     session: AsyncSession,
     *,
@@ -566,9 +647,7 @@ async def kpi_records(
     descending: bool | None = None,
 ) -> RecordPage:
     """A page of the records behind a dashboard KPI for `quarter`; NotFound for another KPI."""
-    if kpi not in DASHBOARD_KPIS:
-        raise NotFound(f"There is no list of records behind {kpi!r}. Pick a figure on the dashboard.")
-    definition = get_kpi(kpi)
+    definition = drill_down_kpi(kpi)
     default_key, default_desc = default_sort(definition)
     key = sort if sort in SORTS[definition.records] else default_key
     desc = default_desc if descending is None else descending
@@ -734,6 +813,19 @@ async def _lead_records(
         "account": Account.name,
         "owner": Person.name,
     }
+    # First the page's ids, joining only what the sort needs (a deep page then skips over index
+    # entries, not over joined rows), then those 50 leads with their account and owner.
+    ids_stmt = select(Lead.id).where(*in_period)
+    if sort == "account":
+        ids_stmt = ids_stmt.join(Account, Account.id == Lead.account_id)
+    elif sort == "owner":
+        ids_stmt = ids_stmt.outerjoin(Person, Person.id == Lead.owner_id)
+    ids_stmt = (
+        ids_stmt.order_by(*_order(sort_columns[sort], descending, nullable=sort in _NULLABLE_SORTS), Lead.id)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    )
+    ids = list((await session.execute(ids_stmt)).scalars().all())
     stmt = (
         select(
             Lead.id,
@@ -749,18 +841,16 @@ async def _lead_records(
         )
         .join(Account, Account.id == Lead.account_id)
         .outerjoin(Person, Person.id == Lead.owner_id)
-        .where(*in_period)
-        .order_by(*_order(sort_columns[sort], descending, nullable=sort in _NULLABLE_SORTS), Lead.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
+        .where(Lead.id.in_(ids))
     )
-    rows = [
-        LeadRow(
+    found = {
+        r[0]: LeadRow(
             id=r[0], external_id=r[1], email=r[2], account=r[3], owner=r[4], created_at=r[5],
             mql_at=r[6], accepted_at=r[7], rejected_at=r[8], sql_at=r[9],
         )
         for r in (await session.execute(stmt)).all()
-    ]  # fmt: skip
+    }  # fmt: skip
+    rows = [found[i] for i in ids if i in found]
     return RecordPage(
         kpi=kpi,
         quarter=quarter,

@@ -106,14 +106,20 @@ async def data_quarters(session: AsyncSession, *, settings: Settings) -> list[Qu
 
 
 async def selectable_quarters(session: AsyncSession, *, settings: Settings, today: dt.date) -> list[Quarter]:
-    """Quarters a page may show, newest first: stored periods, the quarters with data, and today's."""
+    """Quarters a page may show, newest first: every one from the earliest to the latest of the stored
+    periods, the quarters with data, and today's."""
     start_month = settings.fiscal_year_start_month
     found = {quarter_of(today, start_month)}
     found.update(await data_quarters(session, settings=settings))
     for period in await list_periods(session):
         with suppress(PeriodKeyError):
             found.add(parse_key(period.key))
-    return sorted(found, reverse=True)
+    first, last = min(found), max(found)
+    quarters = []
+    while first <= last:
+        quarters.append(first)
+        first = first.shift(1)
+    return quarters[::-1]
 
 
 async def resolve_quarter(

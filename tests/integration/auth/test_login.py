@@ -12,6 +12,7 @@ from tests.integration.conftest import (
     CSRF_COOKIE,
     PASSWORD,
     SESSION_COOKIE,
+    build_app,
     csrf_token,
     login,
     logout,
@@ -295,6 +296,18 @@ async def test_an_expired_session_authenticates_nobody(client: Client, db: Async
     assert await session_ids(db) == set()  # and the expired row is removed
 
 
+async def test_an_unreadable_session_is_dropped(client: Client, db: AsyncSession) -> None:
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    db.add(WebSession(session_id="garbled", data=b"not json", expires_at=soon))
+    await db.commit()
+    plant_session_cookie(client, "garbled")
+    assert (await client.get("/api/v1/me")).status_code == 401
+    answer = await client.get("/login")
+    assert answer.status_code == 200
+    assert f"{SESSION_COOKIE}=null" in answer.headers["set-cookie"]
+    assert await session_ids(db) == set()
+
+
 async def test_logging_in_sweeps_away_expired_sessions(client: Client, db: AsyncSession) -> None:
     await make_person(db, email="rep@example.com")
     past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
@@ -337,16 +350,10 @@ async def test_healthz_is_public_and_checks_the_database(client: Client) -> None
 
 
 async def test_production_cookies_are_secure(settings: Settings, db: AsyncSession) -> None:
-    from okr.app import create_app
-
     production = make_settings(
         settings.database_url, mode="production", secret_key="prod-Secret-key-9f8e7d6c5b4a3210-ZYXWVUTSRQ"
     )
-    app = create_app(production)
-    from litestar.datastructures import State  # TEMPORARY: see the `app` fixture
-
-    if not isinstance(app.state, State):
-        app.state = State(app.state)
+    app = build_app(production)
     await make_person(db, email="rep@example.com")
     async with AsyncTestClient(app=app, base_url="https://okr.example") as client:
         answer = await login(client, "rep@example.com")
@@ -364,3 +371,15 @@ async def test_development_cookies_are_httponly_but_not_secure(client: Client, d
     answer = await login(client, "rep@example.com")
     cookie = answer.headers["set-cookie"].lower()
     assert "httponly" in cookie and "secure" not in cookie
+
+
+async def test_login_works_on_the_app_as_built(settings: Settings, db: AsyncSession) -> None:
+    """`create_app` exactly as shipped, without the fixture's patch (see build_app)."""
+    from okr.app import create_app
+
+    await make_person(db, email="rep@example.com")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        answer = await login(client, "rep@example.com")
+        assert answer.status_code == 303, (
+            "logging in failed on the app as built: app.py must pass state=State({...}), not a dict"
+        )
