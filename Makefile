@@ -25,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/okr up
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests migrations bench

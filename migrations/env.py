@@ -21,7 +21,9 @@ def _settings() -> Any:
 
 
 def _configure(connection: Connection | None = None, url: str | None = None) -> None:
-    dialect = connection.dialect.name if connection is not None else (url or "").split(":", 1)[0].split("+")[0]
+    dialect = (
+        connection.dialect.name if connection is not None else (url or "").split(":", 1)[0].split("+")[0]
+    )
     context.configure(
         **compare_options(dialect),
         connection=connection,

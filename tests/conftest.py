@@ -7,6 +7,7 @@ empty tables (they are emptied after every test that used the database).
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -110,3 +111,22 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with session_factory(engine)() as session:
         yield session
     await empty_tables(engine)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Close the run by saying plainly what it covered and what it skipped."""
+    reports = [r for r in terminalreporter.stats.get("skipped", []) if getattr(r, "longrepr", None)]
+    reasons: dict[str, int] = {}
+    for r in reports:
+        reason = str(r.longrepr[2]) if isinstance(r.longrepr, tuple) else str(r.longrepr)
+        reasons[reason.removeprefix("Skipped: ")] = reasons.get(reason.removeprefix("Skipped: "), 0) + 1
+    ran_e2e = sum(
+        1 for r in terminalreporter.stats.get("passed", []) if "/e2e/" in r.nodeid or "e2e/" in r.nodeid
+    )
+    terminalreporter.section("okr coverage")
+    terminalreporter.write_line(
+        "databases: SQLite" + (" and PostgreSQL" if POSTGRES_URL else " only (PostgreSQL tests SKIPPED)")
+    )
+    terminalreporter.write_line(f"browser tests passed: {ran_e2e}")
+    for reason, count in sorted(reasons.items()):
+        terminalreporter.write_line(f"SKIPPED {count:>4}: {reason}")

@@ -217,7 +217,9 @@ def tokens() -> None:
 @tokens.command("create")
 @click.option("--email", required=True, help="The person the token acts as.")
 @click.option("--name", required=True, help="What the token is for, e.g. 'crm sync'.")
-@click.option("--scope", "scopes", multiple=True, type=click.Choice(["import", "read", "export"]), required=True)
+@click.option(
+    "--scope", "scopes", multiple=True, type=click.Choice(["import", "read", "export"]), required=True
+)
 def tokens_create(email: str, name: str, scopes: tuple[str, ...]) -> None:
     """Create an API token; its secret is shown once."""
     from okr import jobs

@@ -11,12 +11,12 @@ from advanced_alchemy.extensions.litestar import (
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
-from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -77,7 +77,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/api/docs",
             render_plugins=[SwaggerRenderPlugin()],
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="okr API token")}
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", description="okr API token")
+                }
             ),
             security=[{"bearer": []}],
         ),
@@ -97,6 +99,3 @@ def app_from_env() -> Litestar:
     """Factory for `uvicorn --factory okr.app:app_from_env`."""
     logging.getLogger("okr").info("okr %s starting", __version__)
     return create_app()
-
-
-

@@ -10,15 +10,14 @@ import os
 import shutil
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import POSTGRES_URL, make_settings, scratch_postgres_url
 
 CHROMIUM_FLAGS = [
@@ -45,14 +44,19 @@ def find_chromium() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/e2e as e2e, and skip them all at once without a browser."""
+    """Mark every test under tests/e2e as e2e, run them last, and skip them all at once without a browser."""
+    # Playwright's sync API keeps an event loop running in this thread while the browser lives,
+    # so async tests must all have run before the first browser test starts.
+    items.sort(key=lambda item: "/e2e/" in str(item.path).replace(os.sep, "/"))
     chromium = find_chromium()
     for item in items:
         if "/e2e/" not in str(item.path).replace(os.sep, "/"):
             continue
         item.add_marker(pytest.mark.e2e)
         if chromium is None and not os.environ.get("OKR_REQUIRE_BROWSER"):
-            item.add_marker(pytest.mark.skip(reason="BROWSER TESTS SKIPPED: no Chromium found (set OKR_CHROMIUM)"))
+            item.add_marker(
+                pytest.mark.skip(reason="BROWSER TESTS SKIPPED: no Chromium found (set OKR_CHROMIUM)")
+            )
 
 
 @dataclass
@@ -99,7 +103,9 @@ def start_server(app: Any) -> LiveServer:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     """okr with the small demo organisation loaded, on SQLite or PostgreSQL."""
     from okr.app import create_app
     from okr.db import migrate
@@ -148,7 +154,9 @@ def page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
 @pytest.fixture
 def phone_page(browser: Any, live_server: LiveServer) -> Iterator[Any]:
     """A fresh browser context the size of a small phone."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 375, "height": 740}, is_mobile=True)
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 375, "height": 740}, is_mobile=True
+    )
     context.set_default_timeout(10_000)
     pg = context.new_page()
     yield pg

@@ -1,22 +1,24 @@
 """A person logs in as each demo role, reads the dashboard, switches the period in place and drills down."""
 
 import re
-from urllib.parse import urlparse
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
+from tests.e2e.conftest import login
 
 from okr.demo.core import DEMO_LOGINS, DEMO_PASSWORD
 from okr.lib.periods import parse_key
-from tests.e2e.conftest import login
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
 SHOTS.mkdir(parents=True, exist_ok=True)
 TILES = ["revenue_won", "pipeline_created", "pipeline_sourced_marketing", "mqls", "sqls", "win_rate"]
 
 
-@pytest.mark.parametrize(("label", "email", "role"), DEMO_LOGINS, ids=[e.split("@")[0] for _, e, _ in DEMO_LOGINS])
+@pytest.mark.parametrize(
+    ("label", "email", "role"), DEMO_LOGINS, ids=[e.split("@")[0] for _, e, _ in DEMO_LOGINS]
+)
 def test_each_demo_login_reads_the_dashboard(page: Any, label: str, email: str, role: str) -> None:
     login(page, email, DEMO_PASSWORD)
     assert urlparse(page.url).path == "/", f"{email} landed on {page.url}"

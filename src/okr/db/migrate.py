@@ -16,7 +16,9 @@ from okr.settings import PROJECT_ROOT, Settings
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 
 
-def compare_type(ctx: Any, inspected: Any, metadata_column: Any, inspected_type: Any, metadata_type: Any) -> bool | None:
+def compare_type(
+    ctx: Any, inspected: Any, metadata_column: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
     """Alembic type comparison, minus what SQLite cannot reflect (a GUID reads back as NUMERIC(16))."""
     if ctx.dialect.name == "sqlite" and isinstance(metadata_type, GUID):
         return False

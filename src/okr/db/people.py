@@ -87,4 +87,4 @@ class WebSession(SessionModelMixin):
     """Server-side web sessions, stored in the database so several app processes share them."""
 
     __tablename__ = "web_session"
-    __table_args__ = (Index("ix_web_session_session_id", "session_id", unique=True),)  # type: ignore[assignment]
+    __table_args__ = (Index("ix_web_session_session_id", "session_id", unique=True),)

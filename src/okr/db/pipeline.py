@@ -127,7 +127,9 @@ class Opportunity(Base):
         Index("ix_opportunity_status_closed_at", "status", "closed_at"),
         CheckConstraint("amount >= 0", name="amount_nonneg"),
         CheckConstraint("status in ('open', 'won', 'lost')", name="status"),
-        CheckConstraint("probability is null or (probability >= 0 and probability <= 100)", name="probability"),
+        CheckConstraint(
+            "probability is null or (probability >= 0 and probability <= 100)", name="probability"
+        ),
         CheckConstraint(
             "forecast_category is null or forecast_category in ('pipeline', 'best_case', 'commit', 'closed')",
             name="forecast_category",

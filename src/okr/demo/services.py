@@ -52,7 +52,11 @@ async def finish_demo(session: AsyncSession, *, settings: Settings) -> None:
         await set_password(session, email=email, password=core.DEMO_PASSWORD, actor=DEMO_ACTOR)
     today = today_in_org(settings)
     await ensure_periods(
-        session, settings=settings, first=today - dt.timedelta(days=460), last=today + dt.timedelta(days=92), today=today
+        session,
+        settings=settings,
+        first=today - dt.timedelta(days=460),
+        last=today + dt.timedelta(days=92),
+        today=today,
     )
 
 

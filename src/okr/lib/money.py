@@ -85,7 +85,9 @@ def _integer_parts(value: Decimal) -> tuple[int, int]:
     return (-number if sign else number), exponent
 
 
-def allocate(amount: int, weights: Sequence[tuple[K, Decimal]], *, sort_keys: Sequence[str] | None = None) -> dict[K, int]:
+def allocate(
+    amount: int, weights: Sequence[tuple[K, Decimal]], *, sort_keys: Sequence[str] | None = None
+) -> dict[K, int]:
     """Split integer `amount` over weighted keys by the largest-remainder rule of DESIGN 6.4.
 
     Each key gets floor(A * w / W); the units left go one each to the largest fractional parts,

@@ -29,7 +29,12 @@ def _problem(exc: Exception) -> tuple[int, str, str, list[dict[str, Any]]]:
     if isinstance(exc, HTTPException):
         status = exc.status_code
         return status, _TITLES.get(status, "Error"), str(exc.detail), []
-    return HTTP_500_INTERNAL_SERVER_ERROR, "Server error", "Something went wrong on our side; it was logged.", []
+    return (
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Server error",
+        "Something went wrong on our side; it was logged.",
+        [],
+    )
 
 
 def is_api(request: Request[Any, Any, Any]) -> bool:

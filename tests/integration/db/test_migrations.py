@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
+from tests.conftest import POSTGRES_URL, make_settings, scratch_postgres_url
 
 from okr.db import migrate
 from okr.db.engine import create_engine
-from tests.conftest import POSTGRES_URL, make_settings, scratch_postgres_url
 
 
 async def _tables(url: str) -> set[str]:

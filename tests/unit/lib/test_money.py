@@ -20,7 +20,11 @@ def test_largest_fraction_wins_before_weight() -> None:
     # 7 over 1/2/4 of 7: exact 1, 2, 4 -> nothing left over.
     assert allocate(7, [("a", D(1)), ("b", D(2)), ("c", D(4))]) == {"a": 1, "b": 2, "c": 4}
     # 100 over 0.333/0.333/0.334: 33.3, 33.3, 33.4 -> the .4 gets the unit.
-    assert allocate(100, [("a", D("0.333")), ("b", D("0.333")), ("c", D("0.334"))]) == {"a": 33, "b": 33, "c": 34}
+    assert allocate(100, [("a", D("0.333")), ("b", D("0.333")), ("c", D("0.334"))]) == {
+        "a": 33,
+        "b": 33,
+        "c": 34,
+    }
 
 
 def test_tie_on_fraction_and_weight_goes_to_the_given_stable_id() -> None:
