@@ -57,6 +57,9 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        # okr's queries are short analytic ones: JIT-compiling them cost over a second each on the
+        # enterprise demo and never paid back.
+        connect_args={"server_settings": {"jit": "off"}},
         **kwargs,
     )
 
@@ -71,6 +74,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: the enterprise import ran 17 % faster
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -176,9 +176,6 @@ async def _sql(session: AsyncSession, settings: Settings) -> _Sql:
     sqlite = conn.dialect.name == "sqlite"
     if sqlite:
         await conn.run_sync(_register_sqlite_functions)
-    else:
-        # Short analytic queries: JIT-compiling them cost more than a second on the enterprise demo.
-        await conn.exec_driver_sql("SET LOCAL jit = off")
     return _Sql(sqlite=sqlite, tz_name=settings.org_timezone, currency=settings.org_currency)
 
 
