@@ -25,6 +25,8 @@ from okr.auth.controllers import AuthController
 from okr.auth.middleware import build_middleware
 from okr.dashboard.controllers import DashboardController
 from okr.db.engine import create_engine
+from okr.imports.controllers import RUNNER_KEY, ImportApiController, ImportPageController
+from okr.imports.jobs import ImportRunner
 from okr.lib import templating
 from okr.lib.problems import handle_exception
 from okr.settings import PACKAGE_ROOT, Settings, get_settings
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send_handler="autocommit_include_redirects",  # one commit per request (2xx and 3xx)
     )
 
+    imports = ImportRunner(settings)
+
     def _configure_templates(engine: JinjaTemplateEngine) -> None:
         templating.configure(engine.engine, settings)
 
@@ -52,6 +56,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             AuthController,
             DashboardController,
+            ImportPageController,
+            ImportApiController,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
@@ -89,8 +95,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # A refused request is routine: one log line, no stack trace. Real errors keep theirs.
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429},
         ),
-        state=State({"settings": settings}),
-        on_startup=[_freeze_gc],
+        state=State({"settings": settings, RUNNER_KEY: imports}),
+        on_startup=[imports.startup, _freeze_gc],
+        on_shutdown=[imports.shutdown],
         debug=False,
     )
 

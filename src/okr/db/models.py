@@ -3,6 +3,7 @@
 from okr.db.audit import AuditEvent
 from okr.db.base import Base, metadata
 from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team
+from okr.db.jobs import ImportJob
 from okr.db.people import ApiToken, Period, Person, Team, WebSession
 from okr.db.pipeline import Account, Campaign, FxRate, Lead, Opportunity, OpportunitySplit, Touchpoint
 
@@ -14,6 +15,7 @@ __all__ = [
     "Campaign",
     "CheckIn",
     "FxRate",
+    "ImportJob",
     "KeyResult",
     "Lead",
     "Objective",

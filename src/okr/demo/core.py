@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from okr.imports.core import ENTITIES, SPECS
+
 # Public on purpose: it only ever guards generated demo people.
 DEMO_PASSWORD: str = "okr-demo-2026"  # noqa: S105
 DEMO_DOMAIN = "demo.okr.example"
@@ -34,49 +36,9 @@ DEMO_LOGINS: list[tuple[str, str, str]] = [
     ("admin (RevOps)", f"admin@{DEMO_DOMAIN}", "admin"),
 ]
 
+# The DESIGN 7 files and their columns, in load order: the importer's spec is the one source.
 FILE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "fx_rates.csv": ("currency", "rate_to_base", "valid_from"),
-    "people.csv": ("email", "name", "team", "role", "employee_id", "start_date", "end_date", "target_bonus"),
-    "campaigns.csv": (
-        "external_id",
-        "name",
-        "channel",
-        "owner_email",
-        "cost",
-        "currency",
-        "start_date",
-        "end_date",
-    ),
-    "accounts.csv": ("external_id", "name", "segment", "industry"),
-    "leads.csv": (
-        "external_id",
-        "account_external_id",
-        "email",
-        "owner_email",
-        "created_at",
-        "mql_at",
-        "accepted_at",
-        "rejected_at",
-        "rejection_reason",
-        "sql_at",
-        "recycled_at",
-    ),
-    "touchpoints.csv": ("external_id", "lead_external_id", "campaign_external_id", "occurred_at", "kind"),
-    "opportunities.csv": (
-        "external_id",
-        "account_external_id",
-        "name",
-        "owner_email",
-        "amount",
-        "currency",
-        "created_at",
-        "closed_at",
-        "status",
-        "stage",
-        "probability",
-        "forecast_category",
-    ),
-    "opportunity_splits.csv": ("opportunity_external_id", "person_email", "kind", "percent"),
+    SPECS[entity].file_name: SPECS[entity].column_names for entity in ENTITIES
 }
 
 REJECTION_REASONS: tuple[str, ...] = (

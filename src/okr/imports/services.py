@@ -11,12 +11,13 @@ it names (see `_Splits`), and each named opportunity's revenue splits must add u
 """
 
 import csv
+import inspect
 import io
 import itertools
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -64,6 +65,9 @@ MAX_ERRORS: Final = 1000
 
 T = TypeVar("T")
 Stream = Iterator[tuple[int, Mapping[str, Any] | RowError]]
+# Told (rows read so far, bytes of the file read so far or None when unknown) once per batch.
+ProgressCallback = Callable[[int, int | None], Awaitable[None] | None]
+Position = Callable[[], int | None]
 
 
 @dataclass(slots=True)
@@ -745,6 +749,8 @@ async def _import(
     header_errors: Sequence[RowError] = (),
     check_keys: bool = False,
     source: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    position: Position | None = None,
 ) -> ImportResult:
     job = _Job(session, spec=spec, settings=settings, written=written)
     handler = _HANDLERS[spec.name](job)
@@ -753,11 +759,23 @@ async def _import(
     absent = {e.column for e in header_errors if e.column in spec.required and e.column not in written}
     allowed = set(spec.column_names)
     reported: set[str] = set()
+    told = 0
+
+    async def progress() -> None:
+        nonlocal told
+        if on_progress is not None and job.rows != told:
+            told = job.rows
+            outcome = on_progress(job.rows, position() if position is not None else None)
+            if inspect.isawaitable(outcome):
+                await outcome
+
     try:
         with write_intent():
             async with session.begin_nested():
                 batch: list[Record] = []
                 for row, raw in stream:
+                    if job.rows - told >= BATCH_SIZE:
+                        await progress()
                     job.rows += 1
                     if isinstance(raw, RowError):
                         job.errors.add(raw)
@@ -777,6 +795,7 @@ async def _import(
                         batch = []
                 if batch:
                     await _flush(job, handler, batch)
+                await progress()
                 await handler.finish()
                 if job.errors.count:
                     raise ImportRejected(
@@ -819,6 +838,7 @@ async def import_rows(
     header: Sequence[str] | None = None,
     first_row: int | None = None,
     source: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ImportResult:
     """Import one file's rows of `entity`, all or nothing; raise ImportRejected listing every bad row.
 
@@ -826,7 +846,7 @@ async def import_rows(
     are numbered from 2. Without one the rows are JSON records numbered from 1, a key that is not a
     column is reported on the first record that has it, and a missing key reads as empty. Columns
     absent from the file (from the header, or from every record of a list) are left unchanged on
-    existing rows.
+    existing rows. `on_progress(rows, None)` is called once per batch of rows read.
     """
     spec = _get_spec(entity)
     allowed = set(spec.column_names)
@@ -842,6 +862,7 @@ async def import_rows(
             written=frozenset(names) & allowed,
             header_errors=core.check_header(entity, names),
             source=source,
+            on_progress=on_progress,
         )
     if isinstance(rows, Sequence):
         present = {name for raw in rows if isinstance(raw, Mapping) for name in raw}
@@ -858,6 +879,7 @@ async def import_rows(
         written=written,
         check_keys=True,
         source=source,
+        on_progress=on_progress,
     )
 
 
@@ -897,6 +919,7 @@ async def _import_text(
     actor: str,
     actor_id: int | None,
     source: str | None,
+    on_progress: ProgressCallback | None = None,
 ) -> ImportResult:
     reader = csv.reader(text)
     try:
@@ -921,7 +944,24 @@ async def _import_text(
         written=frozenset(header) & set(spec.column_names),
         header_errors=core.check_header(spec.name, header),
         source=source,
+        on_progress=on_progress,
+        position=_bytes_read(text),
     )
+
+
+def _bytes_read(text: IO[str]) -> Position:
+    """How far into the underlying bytes a text stream has read (None when it cannot tell)."""
+    # The text layer refuses tell() while a csv reader iterates it; its buffer does not, and is at
+    # most one read-ahead chunk (8 KiB) past what the reader has consumed.
+    buffer = getattr(text, "buffer", None)
+
+    def position() -> int | None:
+        try:
+            return int(buffer.tell()) if buffer is not None else None
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    return position
 
 
 PathOrStream = str | os.PathLike[str] | IO[str] | IO[bytes]
@@ -935,8 +975,13 @@ async def import_csv(
     settings: Settings,
     actor: str,
     actor_id: int | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ImportResult:
-    """Import one CSV file of `entity` (a path, or a text or binary stream), read lazily, BOM or not."""
+    """Import one CSV file of `entity` (a path, or a text or binary stream), read lazily, BOM or not.
+
+    `on_progress(rows, bytes_read)` is called once per batch of rows read (bytes_read is None when
+    the stream cannot tell its position).
+    """
     spec = _get_spec(entity)
     if isinstance(path_or_stream, str | os.PathLike):
         path = Path(path_or_stream)
@@ -950,6 +995,7 @@ async def import_csv(
                 actor=actor,
                 actor_id=actor_id,
                 source=path.name,
+                on_progress=on_progress,
             )
     source = getattr(path_or_stream, "name", None)
     source = Path(source).name if isinstance(source, str) else None
@@ -962,11 +1008,19 @@ async def import_csv(
             actor=actor,
             actor_id=actor_id,
             source=source,
+            on_progress=on_progress,
         )
     wrapper = io.TextIOWrapper(cast(IO[bytes], path_or_stream), encoding="utf-8-sig", newline="")
     try:
         return await _import_text(
-            session, spec=spec, text=wrapper, settings=settings, actor=actor, actor_id=actor_id, source=source
+            session,
+            spec=spec,
+            text=wrapper,
+            settings=settings,
+            actor=actor,
+            actor_id=actor_id,
+            source=source,
+            on_progress=on_progress,
         )
     finally:
         wrapper.detach()  # the caller owns the stream: do not close it
@@ -980,8 +1034,12 @@ async def import_json(
     settings: Settings,
     actor: str,
     actor_id: int | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ImportResult:
-    """Import one JSON file of `entity`: an array of records (held in memory; use CSV for big files)."""
+    """Import one JSON file of `entity`: an array of records (held in memory; use CSV for big files).
+
+    `on_progress(rows, None)` is called once per batch of records read.
+    """
     spec = _get_spec(entity)
     source: str | None
     try:
@@ -1004,7 +1062,14 @@ async def import_json(
             spec.name, [RowError(0, "", "expected a JSON array of records")], 0, source=source
         )
     return await import_rows(
-        session, entity=entity, rows=data, settings=settings, actor=actor, actor_id=actor_id, source=source
+        session,
+        entity=entity,
+        rows=data,
+        settings=settings,
+        actor=actor,
+        actor_id=actor_id,
+        source=source,
+        on_progress=on_progress,
     )
 
 

@@ -1,0 +1,1 @@
+"""Attribution (DESIGN 3): which campaigns and which people earned each opportunity."""

@@ -1,0 +1,822 @@
+"""Attribution (DESIGN 3, 3.1): journeys, roles, model weights, money per touch, people credit, Markov.
+
+Plain data in, plain data out: no database and no web import. Money is split only by
+`okr.lib.money.allocate` (DESIGN 6.4); no float is used anywhere.
+
+Conventions this module fixes where DESIGN is silent (each is tested):
+
+- The lookback window is closed at both ends: a touch exactly `lookback_days` x 24 h before the
+  scope's end is inside, as in the KPI queries (`occurred_at >= end - 365 days`).
+- Weights are Decimals with exactly `WEIGHT_PLACES` (10) decimals that sum to exactly 1: a model's
+  exact (or 40-digit) scores are turned into 10**10 weight units by the largest-remainder rule of
+  DESIGN 6.4 (ties to the larger score, then the smaller touchpoint external id). They fit the
+  `Rate` column (Numeric(20, 10)) unchanged, and the money split is `allocate` over those very
+  weights, so every stored amount can be recomputed from the stored weights.
+- Revenue-scope credit exists only for won opportunities (lost ones carry none, open ones have no
+  revenue yet). Rows of weight 0 are not emitted (first/last touch: one row, not n).
+- A milestone model whose shares all have nowhere to go (possible only with custom weights, e.g.
+  only closed-won in the pipeline scope) splits the journey linearly, as data-driven does when
+  every removal effect is 0.
+- Markov paths are the revenue-scope journeys of won (-> conversion) and lost (-> null)
+  opportunities; a path with no touch carries no channel and is left out.
+"""
+
+import bisect
+import enum
+import functools
+import operator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
+from fractions import Fraction
+from typing import Final, NamedTuple
+
+from okr.lib.money import allocate, round_half_up
+
+WEIGHT_PLACES: Final = 10
+"""Decimals of every weight; the weights of one journey sum to exactly 1 at this scale."""
+WEIGHT_UNITS: Final = 10**WEIGHT_PLACES
+LOOKBACK_DAYS: Final = 365
+HALF_LIFE: Final = timedelta(days=7)
+REMOVAL_EFFECT_DIGITS: Final = 28
+"""Significant digits of the Decimal removal effects (the exact Fractions are kept alongside)."""
+
+MARKETING: Final = "marketing"
+UNATTRIBUTED: Final = "unattributed"
+WON: Final = "won"
+LOST: Final = "lost"
+OPEN: Final = "open"
+
+ZERO: Final = Decimal(0)
+ONE: Final = Decimal(1)
+HUNDRED: Final = Decimal(100)
+
+# Time decay: the steps of its tables at 60 significant digits, far beyond the 10 decimals kept.
+_DECAY: Final = Context(prec=60, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_LN2: Final = _DECAY.ln(Decimal(2))
+_RE: Final = Context(prec=REMOVAL_EFFECT_DIGITS)
+_EXACT: Final = Context(prec=200)  # overlay: amount x percent, exact for any realistic amount
+_W_ZERO: Final = Decimal(0).scaleb(-WEIGHT_PLACES)
+_W_ONE: Final = Decimal(WEIGHT_UNITS).scaleb(-WEIGHT_PLACES)
+_MICROSECONDS_PER_DAY: Final = 86_400 * 1_000_000
+
+
+class AttributionError(ValueError):
+    """Attribution input that cannot be used as given (the message says what to fix)."""
+
+
+class Scope(enum.StrEnum):
+    """Who created the pipeline (journey up to `created_at`) or who won the revenue (up to `closed_at`)."""
+
+    PIPELINE = "pipeline"
+    REVENUE = "revenue"
+
+
+class Role(enum.StrEnum):
+    """The milestone roles of DESIGN 3; one touch may hold several."""
+
+    FIRST = "first"
+    LEAD_CREATION = "lead_creation"
+    OPPORTUNITY_CREATION = "opportunity_creation"
+    CLOSED_WON = "closed_won"
+
+
+class ModelKind(enum.StrEnum):
+    """The attribution model families of DESIGN 3."""
+
+    FIRST_TOUCH = "first_touch"
+    LAST_TOUCH = "last_touch"
+    LINEAR = "linear"
+    TIME_DECAY = "time_decay"
+    MILESTONE = "milestone"
+    DATA_DRIVEN = "data_driven"
+
+
+# -- Input ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """One touchpoint of a lead on the account, with what attribution needs of its campaign and lead.
+
+    `occurred_at` and `lead_created_at` are timezone-aware UTC. `team` is the campaign owner's team
+    (`marketing`, `sdr`, `sales`, ...; a campaign without owner is `marketing`).
+    """
+
+    id: int
+    external_id: str
+    occurred_at: datetime
+    campaign_id: int
+    channel: str
+    team: str = MARKETING
+    lead_created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """A deal: amount in integer minor units of its currency; status `open`, `won` or `lost`."""
+
+    id: int
+    external_id: str
+    amount: int
+    created_at: datetime
+    closed_at: datetime | None
+    status: str
+
+
+class Split(NamedTuple):
+    """A person's split on an opportunity: percent of its amount (a plain 3-tuple works too)."""
+
+    person_id: int
+    email: str
+    percent: Decimal
+
+
+# -- Models -----------------------------------------------------------------------------------------
+
+
+_ROLE_LABELS: Final = {
+    Role.FIRST: "first-touch",
+    Role.LEAD_CREATION: "lead-creation",
+    Role.OPPORTUNITY_CREATION: "opportunity-creation",
+    Role.CLOSED_WON: "closed-won",
+}
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)
+
+
+def milestone_weight_problems(
+    first: Decimal,
+    lead_creation: Decimal,
+    opportunity_creation: Decimal,
+    closed_won: Decimal,
+    middle: Decimal,
+) -> list[str]:
+    """What is wrong with milestone weights, one sentence each; empty when they can be used."""
+    problems: list[str] = []
+    named = [
+        *zip(_ROLE_LABELS.values(), (first, lead_creation, opportunity_creation, closed_won), strict=True),
+        ("middle", middle),
+    ]
+    for label, value in named:
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            problems.append(f"the {label} weight must be a decimal number, got {value!r}")
+        elif not Decimal(value).is_finite():
+            problems.append(f"the {label} weight must be a finite number, got {value}")
+        elif value < 0:
+            problems.append(f"the {label} weight must be 0 or more, got {value}")
+        elif _decimal_places(Decimal(value)) > WEIGHT_PLACES:
+            problems.append(f"the {label} weight may have at most {WEIGHT_PLACES} decimals, got {value}")
+    if not problems:
+        total = sum((Decimal(v) for _, v in named), ZERO)
+        if total != ONE:
+            problems.append(f"the weights must add up to 1, they add up to {total}")
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneWeights:
+    """A weight per role and the middle share; validated: non-negative, at most 10 decimals, sum 1."""
+
+    first: Decimal
+    lead_creation: Decimal
+    opportunity_creation: Decimal
+    closed_won: Decimal
+    middle: Decimal
+
+    def __post_init__(self) -> None:
+        problems = milestone_weight_problems(
+            self.first, self.lead_creation, self.opportunity_creation, self.closed_won, self.middle
+        )
+        if problems:
+            raise AttributionError("; ".join(problems))
+
+    def by_role(self) -> tuple[tuple[Role, Decimal], ...]:
+        """The roles this model has (weight above 0): a role weighing 0 is no role (DESIGN 3)."""
+        pairs = (
+            (Role.FIRST, self.first),
+            (Role.LEAD_CREATION, self.lead_creation),
+            (Role.OPPORTUNITY_CREATION, self.opportunity_creation),
+            (Role.CLOSED_WON, self.closed_won),
+        )
+        return tuple((role, Decimal(w)) for role, w in pairs if w > 0)
+
+
+U_SHAPED: Final = MilestoneWeights(Decimal("0.4"), Decimal("0.4"), ZERO, ZERO, Decimal("0.2"))
+W_SHAPED: Final = MilestoneWeights(Decimal("0.3"), Decimal("0.3"), Decimal("0.3"), ZERO, Decimal("0.1"))
+FULL_PATH: Final = MilestoneWeights(
+    Decimal("0.225"), Decimal("0.225"), Decimal("0.225"), Decimal("0.225"), Decimal("0.1")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One attribution model: its stored `name`, family, and settings (half life, milestone weights)."""
+
+    name: str
+    kind: ModelKind
+    half_life: timedelta = HALF_LIFE
+    milestone: MilestoneWeights | None = None
+    # Milestone weights in integer units of 10^-WEIGHT_PLACES (roles of weight 0 left out).
+    _role_units: tuple[tuple[Role, int], ...] = field(default=(), init=False, repr=False, compare=False)
+    _middle_units: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind is ModelKind.MILESTONE:
+            if self.milestone is None:
+                raise AttributionError(f"milestone model {self.name!r} needs its weights")
+            units = [(role, int(w.scaleb(WEIGHT_PLACES))) for role, w in self.milestone.by_role()]
+            object.__setattr__(self, "_role_units", tuple(units))
+            object.__setattr__(
+                self, "_middle_units", int(Decimal(self.milestone.middle).scaleb(WEIGHT_PLACES))
+            )
+        if self.kind is ModelKind.TIME_DECAY and self.half_life <= timedelta(0):
+            raise AttributionError(
+                f"the half life of {self.name!r} must be longer than 0, got {self.half_life}"
+            )
+
+    @classmethod
+    def time_decay(cls, half_life: timedelta = HALF_LIFE, *, name: str = "time_decay") -> "ModelSpec":
+        """A time-decay model with the given half life (7 days unless set)."""
+        return cls(name, ModelKind.TIME_DECAY, half_life=half_life)
+
+    @classmethod
+    def custom_milestone(cls, weights: MilestoneWeights, *, name: str = "milestone") -> "ModelSpec":
+        """A milestone model with a leader's own weights."""
+        return cls(name, ModelKind.MILESTONE, milestone=weights)
+
+
+PRESETS: Final[Mapping[str, ModelSpec]] = {
+    m.name: m
+    for m in (
+        ModelSpec("first_touch", ModelKind.FIRST_TOUCH),
+        ModelSpec("last_touch", ModelKind.LAST_TOUCH),
+        ModelSpec("linear", ModelKind.LINEAR),
+        ModelSpec.time_decay(),
+        ModelSpec("u_shaped", ModelKind.MILESTONE, milestone=U_SHAPED),
+        ModelSpec("w_shaped", ModelKind.MILESTONE, milestone=W_SHAPED),
+        ModelSpec("full_path", ModelKind.MILESTONE, milestone=FULL_PATH),
+        ModelSpec("data_driven", ModelKind.DATA_DRIVEN),
+    )
+}
+
+
+def preset(name: str) -> ModelSpec:
+    """The preset model of that name; raises AttributionError naming the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise AttributionError(
+            f"unknown attribution model {name!r}; use one of {', '.join(PRESETS)}"
+        ) from None
+
+
+# -- Journey and roles ------------------------------------------------------------------------------
+
+
+def _touch_order(t: Touch) -> tuple[datetime, str]:
+    return t.occurred_at, t.external_id
+
+
+_occurred_at: Final = operator.attrgetter("occurred_at")
+
+
+def scope_end(opportunity: Opportunity, scope: Scope) -> datetime | None:
+    """Where the scope's journey ends: `created_at` (pipeline) or `closed_at` (revenue; None if open)."""
+    return opportunity.created_at if scope is Scope.PIPELINE else opportunity.closed_at
+
+
+def _window(touches: Iterable[Touch], end: datetime, lookback_days: int) -> list[Touch]:
+    start = end - timedelta(days=lookback_days)
+    selected = [t for t in touches if start <= t.occurred_at <= end]
+    selected.sort(key=_touch_order)
+    return selected
+
+
+def journey(
+    opportunity: Opportunity,
+    account_touches: Iterable[Touch],
+    *,
+    scope: Scope,
+    lookback_days: int = LOOKBACK_DAYS,
+) -> list[Touch]:
+    """The account's touches in [end - lookback, end] (both inclusive), by time then external id."""
+    end = scope_end(opportunity, scope)
+    return [] if end is None else _window(account_touches, end, lookback_days)
+
+
+def account_journey(account_touches: Iterable[Touch], *, lookback_days: int = LOOKBACK_DAYS) -> list[Touch]:
+    """The journey of an account without opportunity: its touches in the lookback before its latest one."""
+    touches = list(account_touches)
+    if not touches:
+        return []
+    return _window(touches, max(t.occurred_at for t in touches), lookback_days)
+
+
+def _last_at_or_before(journey: Sequence[Touch], when: datetime) -> int | None:
+    i = bisect.bisect_right(journey, when, key=_occurred_at) - 1
+    return i if i >= 0 else None
+
+
+def roles(
+    journey: Sequence[Touch],
+    *,
+    opportunity: Opportunity,
+    scope: Scope,
+    earliest_lead_created_at: datetime | None = None,
+) -> dict[Role, int]:
+    """Which journey index holds each role (DESIGN 3); a role no touch holds is absent.
+
+    The earliest lead's creation defaults to the earliest `lead_created_at` among the journey's touches.
+    The closed-won role exists only in the revenue scope of a won opportunity.
+    """
+    if not journey:
+        return {}
+    held: dict[Role, int] = {Role.FIRST: 0}
+    lead_at = earliest_lead_created_at
+    if lead_at is None:
+        lead_at = min((t.lead_created_at for t in journey if t.lead_created_at is not None), default=None)
+    lead_index = None if lead_at is None else _last_at_or_before(journey, lead_at)
+    held[Role.LEAD_CREATION] = 0 if lead_index is None else lead_index
+    opp_index = _last_at_or_before(journey, opportunity.created_at)
+    if opp_index is not None:
+        held[Role.OPPORTUNITY_CREATION] = opp_index
+    if scope is Scope.REVENUE and opportunity.status == WON and opportunity.closed_at is not None:
+        won_index = _last_at_or_before(journey, opportunity.closed_at)
+        if won_index is not None:
+            held[Role.CLOSED_WON] = won_index
+    return held
+
+
+# -- Weights ----------------------------------------------------------------------------------------
+
+
+class _Decay:
+    """2^(-age/half_life) in fixed point (units of 2^-160) for ages in microseconds, without an exp per touch.
+
+    age = sum d_k * 4096^k, so 2^(-age/h) is the product of table_k[d_k]; table_k is built by repeated
+    multiplication from one exp of 60 digits. The absolute error stays below 1e-43, far under the
+    1e-10 a weight keeps.
+    """
+
+    BITS: Final = 12
+    MASK: Final = (1 << 12) - 1
+    SCALE: Final = 160
+    HALF: Final = 1 << 159
+
+    def __init__(self, half_life_us: int) -> None:
+        self._half_life_us = half_life_us
+        self._tables: list[list[int]] = []
+
+    def _table(self, level: int) -> list[int]:
+        while len(self._tables) <= level:
+            span = Decimal(1 << (self.BITS * len(self._tables)))
+            step_value = _DECAY.exp(
+                _DECAY.minus(_DECAY.divide(_DECAY.multiply(_LN2, span), self._half_life_us))
+            )
+            step = int(_DECAY.multiply(step_value, Decimal(1 << self.SCALE)).to_integral_value())
+            table = [1 << self.SCALE]
+            for _ in range(self.MASK):
+                table.append((table[-1] * step + self.HALF) >> self.SCALE)
+            self._tables.append(table)
+        return self._tables[level]
+
+    def factor(self, age_us: int) -> int:
+        """round(2^(-age/half_life) * 2^160), to within a few units."""
+        result = 1 << self.SCALE
+        level = 0
+        while age_us and result:
+            digit = age_us & self.MASK
+            if digit:
+                result = (result * self._table(level)[digit] + self.HALF) >> self.SCALE
+            age_us >>= self.BITS
+            level += 1
+        return result
+
+
+@functools.lru_cache(maxsize=32)
+def _decay(half_life_us: int) -> _Decay:
+    return _Decay(half_life_us)
+
+
+def _microseconds(delta: timedelta) -> int:
+    return delta.days * _MICROSECONDS_PER_DAY + delta.seconds * 1_000_000 + delta.microseconds
+
+
+def _one_hot(n: int, index: int) -> list[Decimal]:
+    result = [_W_ZERO] * n
+    result[index] = _W_ONE
+    return result
+
+
+def _normalise(scores: Sequence[int], journey: Sequence[Touch]) -> list[Decimal]:
+    """Integer scores (>= 0, not all 0) to weights of WEIGHT_PLACES decimals that sum to exactly 1.
+
+    Each touch gets floor(10^10 * s / S) units; the units left go one each to the largest remainders,
+    ties to the larger score, then to the smaller touchpoint external id: DESIGN 6.4's rule, applied
+    to weight units (exact integers, like `allocate`, without a Decimal round trip per score).
+    """
+    total = sum(scores)
+    units: list[int] = []
+    remainders: list[int] = []
+    for s in scores:
+        q, r = divmod(WEIGHT_UNITS * s, total)
+        units.append(q)
+        remainders.append(r)
+    left = WEIGHT_UNITS - sum(units)
+    if left:
+        order = sorted(range(len(scores)), key=lambda i: (-remainders[i], -scores[i], journey[i].external_id))
+        for i in order[:left]:
+            units[i] += 1
+    return [_W_ZERO if u == 0 else Decimal(u).scaleb(-WEIGHT_PLACES) for u in units]
+
+
+def _time_decay(half_life: timedelta, journey: Sequence[Touch], end: datetime) -> list[Decimal]:
+    ages = [_microseconds(end - t.occurred_at) for t in journey]
+    youngest = min(ages)
+    if youngest < 0:
+        late = journey[ages.index(youngest)]
+        raise AttributionError(f"touch {late.external_id} is after the scope's end {end.isoformat()}")
+    # Only ratios matter: measure from the youngest touch so its score is exactly 1 (no underflow).
+    decay = _decay(_microseconds(half_life))
+    return _normalise([decay.factor(a - youngest) for a in ages], journey)
+
+
+def _milestone(model: ModelSpec, journey: Sequence[Touch], held: Mapping[Role, int]) -> list[Decimal]:
+    n = len(journey)
+    role_units = [0] * n
+    has_role = [False] * n
+    for role, w in model._role_units:
+        i = held.get(role)
+        if i is not None:  # else the share has nowhere to go: dropped
+            role_units[i] += w
+            has_role[i] = True
+    middle = model._middle_units
+    m = n - sum(has_role)
+    scores = role_units  # no middle touch, or no middle share: the middle share is dropped
+    if m and middle:
+        # Each middle touch's share is middle / m: scale the role shares by m to stay in integers.
+        scores = [role_units[i] * m if has_role[i] else middle for i in range(n)]
+    return _normalise(scores, journey) if any(scores) else _normalise([1] * n, journey)
+
+
+def _scaled(values: Sequence[Decimal]) -> list[int]:
+    """Non-negative Decimals as integers on one common scale (exact: only the exponent moves)."""
+    exponent = 0
+    for v in values:
+        e = v.as_tuple().exponent
+        assert isinstance(e, int)
+        exponent = min(exponent, e)
+    return [int(v.scaleb(-exponent, _EXACT)) for v in values]
+
+
+def _data_driven(journey: Sequence[Touch], effects: Mapping[str, int]) -> list[Decimal]:
+    scores = [effects.get(t.channel, 0) for t in journey]
+    return _normalise(scores if any(scores) else [1] * len(journey), journey)
+
+
+def _scaled_effects(removal_effects: Mapping[str, Decimal]) -> dict[str, int]:
+    channels = list(removal_effects)
+    values = [Decimal(removal_effects[c]) for c in channels]
+    for c, v in zip(channels, values, strict=True):
+        if not v.is_finite() or v < 0:
+            raise AttributionError(f"the removal effect of {c!r} must be 0 or more, got {v}")
+    return dict(zip(channels, _scaled(values), strict=True))
+
+
+def _weights(
+    model: ModelSpec,
+    journey: Sequence[Touch],
+    held: Mapping[Role, int],
+    end: datetime,
+    effects: Mapping[str, int] | None,
+) -> list[Decimal]:
+    n = len(journey)
+    if n == 0:
+        return []
+    kind = model.kind
+    if n == 1 or kind is ModelKind.FIRST_TOUCH:
+        return _one_hot(n, 0)
+    if kind is ModelKind.LAST_TOUCH:
+        return _one_hot(n, n - 1)
+    if kind is ModelKind.LINEAR:
+        return _normalise([1] * n, journey)
+    if kind is ModelKind.TIME_DECAY:
+        return _time_decay(model.half_life, journey, end)
+    if kind is ModelKind.MILESTONE:
+        return _milestone(model, journey, held)
+    if effects is None:
+        raise AttributionError(f"model {model.name!r} needs the run's removal effects")
+    return _data_driven(journey, effects)
+
+
+def weights(
+    model: ModelSpec,
+    journey: Sequence[Touch],
+    roles: Mapping[Role, int],
+    *,
+    scope_end: datetime,
+    removal_effects: Mapping[str, Decimal] | None = None,
+) -> list[Decimal]:
+    """Each touch's weight under `model`, WEIGHT_PLACES decimals, summing to exactly 1 (empty journey: []).
+
+    `roles` comes from `roles()`; `removal_effects` (RE per channel) is needed by data-driven models only,
+    a channel missing from it weighs 0.
+    """
+    effects = None
+    if removal_effects is not None and model.kind is ModelKind.DATA_DRIVEN:
+        channels = {t.channel for t in journey}
+        effects = _scaled_effects({c: v for c, v in removal_effects.items() if c in channels})
+    return _weights(model, journey, roles, scope_end, effects)
+
+
+# -- Money per touch --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CreditRow:
+    """One touch's (or the unattributed bucket's) share of an opportunity under one model and scope."""
+
+    opportunity_id: int
+    touchpoint_id: int | None
+    campaign_id: int | None
+    channel: str
+    model: str
+    scope: Scope
+    weight: Decimal
+    amount: int
+
+
+def credit(
+    opportunity: Opportunity,
+    journey: Sequence[Touch],
+    weights: Sequence[Decimal],
+    *,
+    model_name: str,
+    scope: Scope,
+) -> list[CreditRow]:
+    """The amount split over the journey by `allocate` (ties: touch external id); rows of weight 0 omitted.
+
+    No touch: one `unattributed` row with the whole amount. Revenue scope: only won deals carry credit.
+    """
+    if scope is Scope.REVENUE and opportunity.status != WON:
+        return []
+    if not journey:
+        return [
+            CreditRow(opportunity.id, None, None, UNATTRIBUTED, model_name, scope, _W_ONE, opportunity.amount)
+        ]
+    if len(weights) != len(journey):
+        raise AttributionError(f"{len(weights)} weights for a journey of {len(journey)} touches")
+    # Zero weights would get 0 from `allocate` anyway; leaving them out keeps the split identical.
+    shares = [(i, w) for i, w in enumerate(weights) if w]
+    if not shares:
+        raise AttributionError("the weights of a journey cannot all be 0")
+    amounts = allocate(opportunity.amount, shares, sort_keys=[journey[i].external_id for i, _ in shares])
+    return [
+        CreditRow(opportunity.id, t.id, t.campaign_id, t.channel, model_name, scope, w, amounts[i])
+        for i, w in shares
+        for t in (journey[i],)
+    ]
+
+
+def attribute(
+    opportunities: Iterable[tuple[Opportunity, Sequence[Touch]]],
+    *,
+    models: Sequence[ModelSpec],
+    scopes: Sequence[Scope] = (Scope.PIPELINE, Scope.REVENUE),
+    removal_effects: Mapping[str, Decimal] | None = None,
+    lookback_days: int = LOOKBACK_DAYS,
+) -> Iterator[CreditRow]:
+    """Credit rows of every opportunity (given with all its account's touches), model and scope.
+
+    The journey and roles are built once per opportunity and scope, then weighed under each model.
+    """
+    effects = None
+    if any(m.kind is ModelKind.DATA_DRIVEN for m in models):
+        if removal_effects is None:
+            raise AttributionError("a data-driven model needs the run's removal effects")
+        effects = _scaled_effects(removal_effects)
+    for opportunity, account_touches in opportunities:
+        for scope in scopes:
+            if scope is Scope.REVENUE and opportunity.status != WON:
+                continue  # lost deals carry no revenue credit, open ones have no revenue yet
+            end = scope_end(opportunity, scope)
+            steps = [] if end is None else _window(account_touches, end, lookback_days)
+            held = roles(steps, opportunity=opportunity, scope=scope)
+            for model in models:
+                w = _weights(model, steps, held, end, effects) if end is not None else []
+                yield from credit(opportunity, steps, w, model_name=model.name, scope=scope)
+
+
+# -- Sourced and influenced -------------------------------------------------------------------------
+
+
+def sourced_by(pipeline_journey: Sequence[Touch]) -> str:
+    """The team of the first touch's campaign (`marketing`, `sdr`, `sales`, ...), else `unattributed`."""
+    return pipeline_journey[0].team if pipeline_journey else UNATTRIBUTED
+
+
+def influenced_by_marketing(pipeline_journey: Iterable[Touch]) -> bool:
+    """Whether any touch of the pipeline-scope journey is on a marketing campaign."""
+    return any(t.team == MARKETING for t in pipeline_journey)
+
+
+# -- People credit ----------------------------------------------------------------------------------
+
+
+def rep_credit(
+    amount: int,
+    revenue_splits: Sequence[tuple[int, str, Decimal]],
+    overlay_splits: Sequence[tuple[int, str, Decimal]],
+    owner: int,
+    *,
+    count_overlay: bool,
+) -> dict[int, int]:
+    """Each person's credit: the amount allocated over the revenue splits (none: all to the owner),
+    plus amount x overlay percent rounded half up when the plan counts overlay."""
+    if revenue_splits:
+        total = sum((p for _, _, p in revenue_splits), ZERO)
+        if total != HUNDRED:
+            raise AttributionError(f"revenue splits add up to {total} %, not 100 %")
+        result = allocate(
+            amount,
+            [(pid, Decimal(p)) for pid, _, p in revenue_splits],
+            sort_keys=[e for _, e, _ in revenue_splits],
+        )
+    else:
+        result = {owner: amount}
+    if count_overlay:
+        for person_id, _, percent in overlay_splits:
+            share = round_half_up(_EXACT.multiply(Decimal(amount), Decimal(percent)).scaleb(-2, _EXACT))
+            result[person_id] = result.get(person_id, 0) + share
+    return result
+
+
+def marketer_credit(
+    credit_rows: Iterable[CreditRow], campaign_owner: Mapping[int, int | None]
+) -> dict[int, int]:
+    """Each marketer's credit: the attributed amount of the campaigns they own (one model and scope)."""
+    result: dict[int, int] = {}
+    kind: tuple[str, Scope] | None = None
+    for row in credit_rows:
+        if kind is None:
+            kind = (row.model, row.scope)
+        elif kind != (row.model, row.scope):
+            raise AttributionError(
+                f"credit rows mix {kind[0]}/{kind[1]} and {row.model}/{row.scope}: pass one model and scope"
+            )
+        if row.campaign_id is None:
+            continue
+        owner = campaign_owner.get(row.campaign_id)
+        if owner is not None:
+            result[owner] = result.get(owner, 0) + row.amount
+    return result
+
+
+# -- Data-driven: first-order Markov removal effects (DESIGN 3.1) -----------------------------------
+
+
+def channel_path(journey: Iterable[Touch]) -> list[str]:
+    """The channels of a journey in order, consecutive repeats collapsed into one visit."""
+    return _collapse(t.channel for t in journey)
+
+
+def _collapse(channels: Iterable[str]) -> list[str]:
+    path: list[str] = []
+    for c in channels:
+        if not path or path[-1] != c:
+            path.append(c)
+    return path
+
+
+def markov_paths(
+    opportunities: Iterable[tuple[Opportunity, Sequence[Touch]]],
+    touch_only_accounts: Iterable[Sequence[Touch]] = (),
+    *,
+    lookback_days: int = LOOKBACK_DAYS,
+) -> Iterator[tuple[list[str], bool]]:
+    """(channel path, converted) per won or lost opportunity (revenue-scope journey; open ones are left
+    out) and per account with touches but no opportunity (its `account_journey`, never converted)."""
+    for opportunity, account_touches in opportunities:
+        if opportunity.status not in (WON, LOST):
+            continue
+        steps = journey(opportunity, account_touches, scope=Scope.REVENUE, lookback_days=lookback_days)
+        if steps:
+            yield channel_path(steps), opportunity.status == WON
+    for touches in touch_only_accounts:
+        steps = account_journey(touches, lookback_days=lookback_days)
+        if steps:
+            yield channel_path(steps), False
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalEffects:
+    """The solved chain: P (reach conversion from start), P(-c) and RE(c) = 1 - P(-c)/P, all exact."""
+
+    paths: int
+    conversions: int
+    probability: Fraction
+    without: Mapping[str, Fraction]
+    effects: Mapping[str, Fraction]
+    transitions: Mapping[tuple[str, str], int]
+    """Observed transition counts, with the states START, CONVERSION and NULL named as below."""
+
+    def as_decimals(self) -> dict[str, Decimal]:
+        """RE per channel as Decimals of REMOVAL_EFFECT_DIGITS significant digits (round half even)."""
+        return {c: _to_decimal(re) for c, re in self.effects.items()}
+
+
+START: Final = "(start)"
+CONVERSION: Final = "(conversion)"
+NULL: Final = "(null)"
+_STATES: Final = frozenset((START, CONVERSION, NULL))
+
+
+def _to_decimal(value: Fraction) -> Decimal:
+    return _RE.divide(Decimal(value.numerator), Decimal(value.denominator))
+
+
+def _solve(matrix: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
+    """Solve matrix @ x = rhs exactly by Gaussian elimination (the matrix is non-singular)."""
+    n = len(rhs)
+    a = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if a[r][col])
+        a[col], a[pivot] = a[pivot], a[col]
+        pivot_row = a[col]
+        inverse = 1 / pivot_row[col]
+        for r in range(col + 1, n):
+            row = a[r]
+            if row[col]:
+                f = row[col] * inverse
+                for k in range(col, n + 1):
+                    if pivot_row[k]:
+                        row[k] -= f * pivot_row[k]
+    x = [Fraction(0)] * n
+    for r in range(n - 1, -1, -1):
+        row = a[r]
+        s = row[n] - sum((row[k] * x[k] for k in range(r + 1, n) if row[k]), Fraction(0))
+        x[r] = s / row[r]
+    return x
+
+
+def solve_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> RemovalEffects:
+    """The exact first-order removal effects of DESIGN 3.1 from (channel path, converted) journeys.
+
+    Consecutive repeats are one visit; a path with no channel is left out. Every channel reaches an
+    absorbing state along the paths it was seen on, so each system below has a unique solution.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    n_paths = n_conversions = 0
+    for channels, converted in paths:
+        path = _collapse(channels)
+        if not path:
+            continue
+        if _STATES.intersection(path):
+            raise AttributionError(f"a channel may not be named {sorted(_STATES.intersection(path))[0]!r}")
+        n_paths += 1
+        n_conversions += bool(converted)
+        for a, b in zip([START, *path], [*path, CONVERSION if converted else NULL], strict=True):
+            counts[a, b] = counts.get((a, b), 0) + 1
+    channels_seen = sorted({a for a, _ in counts} - {START})
+    out: dict[str, int] = {}
+    for (a, _), k in counts.items():
+        out[a] = out.get(a, 0) + k
+
+    def reach(removed: str | None) -> Fraction:
+        # x_c = P(conversion | at c); row c scaled by out(c): out(c) x_c - sum count(c, d) x_d = count(c, +).
+        keep = [c for c in channels_seen if c != removed]
+        pos = {c: i for i, c in enumerate(keep)}
+        matrix = [[Fraction(0)] * len(keep) for _ in keep]
+        rhs = [Fraction(0)] * len(keep)
+        for (a, b), k in counts.items():
+            if a in (START, removed):
+                continue
+            i = pos[a]
+            if b == CONVERSION:
+                rhs[i] += k
+            elif b != NULL and b != removed:
+                matrix[i][pos[b]] -= k
+        for c in keep:
+            matrix[pos[c]][pos[c]] += out[c]
+        x = _solve(matrix, rhs) if keep else []
+        start_total = out.get(START, 0)
+        if not start_total:
+            return Fraction(0)
+        reached = sum((k * x[pos[b]] for (a, b), k in counts.items() if a == START and b in pos), Fraction(0))
+        return reached / start_total
+
+    p = reach(None)
+    without = {c: reach(c) for c in channels_seen}
+    effects = {c: (1 - without[c] / p if p else Fraction(0)) for c in channels_seen}
+    return RemovalEffects(n_paths, n_conversions, p, without, effects, counts)
+
+
+def markov_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> dict[str, Decimal]:
+    """RE(channel) as Decimals (REMOVAL_EFFECT_DIGITS significant digits); see solve_removal_effects."""
+    return solve_removal_effects(paths).as_decimals()
