@@ -5,7 +5,8 @@
         --url postgresql+asyncpg://postgres@127.0.0.1:5432/okr_bench
 
 Each step runs as its own `okr` process, so its wall time and peak memory (max RSS) are its own.
-The PostgreSQL database named in --url is dropped and created again. Prints a Markdown table.
+The PostgreSQL database named in --url is dropped and created again (and left loaded); --keep
+keeps the SQLite one. Prints a Markdown table.
 """
 
 import argparse
@@ -77,11 +78,17 @@ def main() -> None:
     parser.add_argument("--url", default="", help="PostgreSQL URL (its database is recreated)")
     parser.add_argument("--scale", default="enterprise", choices=["small", "enterprise"])
     parser.add_argument("--seed", default="7")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="SQLite: keep the loaded database at this path"
+    )
     opts = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="okr-bench-") as tmp:
         if opts.database == "sqlite":
-            url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+            path = opts.keep.resolve() if opts.keep else Path(tmp) / "bench.db"
+            for stale in path.parent.glob(path.name + "*"):
+                stale.unlink()
+            url = f"sqlite+aiosqlite:///{path}"
         else:
             url = opts.url or "postgresql+asyncpg://postgres@127.0.0.1:5432/okr_bench"
             asyncio.run(fresh_postgres(url))

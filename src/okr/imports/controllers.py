@@ -18,7 +18,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType as SpecMediaType
 from litestar.openapi.spec import Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
-from litestar.params import Parameter, QueryParameter
+from litestar.params import PathParameter, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
@@ -35,6 +35,7 @@ from okr.imports.jobs import (
     MAX_BODY_BYTES,
     ImportRunner,
     ImportsBusy,
+    Spooler,
     Upload,
     UploadInvalid,
     UploadRefused,
@@ -67,9 +68,8 @@ def provide_runner(state: State) -> ImportRunner:
     return runner
 
 
-async def _receive(request: Request[Any, Any, Any], runner: ImportRunner, *, file_name: str) -> Upload:
+async def _receive(request: Request[Any, Any, Any], spooler: Spooler, *, file_name: str) -> Upload:
     """Spool the request's file to disk: streamed, or copied from a form the CSRF check already parsed."""
-    spooler = runner.spooler()
     if ScopeState.from_scope(request.scope).form is not Empty:
         # A form posted without htmx carries its CSRF token in the body, so the CSRF middleware
         # has parsed it already (spooling the file to a temporary file beyond 1 MB).
@@ -189,10 +189,10 @@ class ImportApiController(Controller):
     async def upload(
         self,
         request: Request[Any, Any, Any],
-        runner: ImportRunner,
+        runner: NamedDependency[ImportRunner],
         entity: Annotated[
             str,
-            Parameter(
+            PathParameter(
                 description="What the file holds, in load order: " + _ENTITY_LIST,
                 schema_extra={"enum": list(core.ENTITIES)},
             ),
@@ -202,10 +202,11 @@ class ImportApiController(Controller):
         _check_entity(entity)
         user = current_user(request)
         actor = describe_actor(user.email, credentials(request).token_name)
-        upload = await _receive(request, runner, file_name=_raw_file_name(request, entity))
+        upload = await _receive(request, runner.spooler(), file_name=_raw_file_name(request, entity))
         if runner.fits_inline(upload):
             result = await runner.import_now(upload, entity=entity, actor=actor, actor_id=user.id)
-            return Response(ImportResultRead.of(result))
+            if result is not None:
+                return Response(ImportResultRead.of(result))
         job = await runner.enqueue(upload, entity=entity, actor=actor, actor_id=user.id)
         return Response(
             job, status_code=HTTP_202_ACCEPTED, headers={"Location": JOB_API.format(job_id=job.id)}
@@ -226,8 +227,8 @@ class ImportApiController(Controller):
     async def job(
         self,
         db_session: NamedDependency[AsyncSession],
-        runner: ImportRunner,
-        job_id: Annotated[int, Parameter(description="The job's id, from the upload's Location.")],
+        runner: NamedDependency[ImportRunner],
+        job_id: Annotated[int, PathParameter(description="The job's id, from the upload's Location.")],
     ) -> ImportJobRead:
         """One import job."""
         return runner.view(await get_job(db_session, job_id=job_id))
@@ -255,21 +256,23 @@ class ImportPageController(Controller):
     dependencies = {"runner": Provide(provide_runner, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/", name="imports.page")
-    async def page(self, db_session: NamedDependency[AsyncSession], runner: ImportRunner) -> Template:
+    async def page(
+        self, db_session: NamedDependency[AsyncSession], runner: NamedDependency[ImportRunner]
+    ) -> Template:
         """The upload form and the last 20 jobs."""
         jobs = [runner.view(job) for job in await recent_jobs(db_session)]
         return Template(template_name="imports/page.html", context=_page_context(UploadForm(), jobs, runner))
 
     @post("/", name="imports.upload", request_max_body_size=MAX_BODY_BYTES)
-    async def upload(self, request: HTMXRequest, runner: ImportRunner) -> Response[Any]:
+    async def upload(self, request: HTMXRequest, runner: NamedDependency[ImportRunner]) -> Response[Any]:
         """Receive one file and import it in the background; htmx gets the form back and the job's card."""
         user = current_user(request)
         form = UploadForm()
+        spooler = runner.spooler()
         upload: Upload | None = None
         try:
-            upload = await _receive(request, runner, file_name="upload.csv")
+            upload = await _receive(request, spooler, file_name="upload.csv")
             chosen = upload.fields.get("entity", "").strip()
-            form.entity = chosen
             entity = chosen or entity_from_file_name(upload.file_name)
             if entity is None:
                 raise UploadInvalid(
@@ -285,9 +288,11 @@ class ImportPageController(Controller):
         except UploadRefused as exc:
             if upload is not None:
                 upload.discard()
+            form.entity = spooler.fields.get("entity", "").strip()
             form.errors[exc.field] = exc.detail
             return self._form_again(request, form, runner, status_code=exc.status_code)
         except ImportsBusy as exc:
+            form.entity = spooler.fields.get("entity", "").strip()
             form.errors["file"] = exc.detail
             return self._form_again(request, form, runner, status_code=exc.status_code)
         if not request.htmx:
@@ -315,8 +320,8 @@ class ImportPageController(Controller):
         self,
         request: HTMXRequest,
         db_session: NamedDependency[AsyncSession],
-        runner: ImportRunner,
-        job_id: int,
+        runner: NamedDependency[ImportRunner],
+        job_id: Annotated[int, PathParameter()],
         page: Annotated[int, QueryParameter(ge=1, le=1000)] = 1,
     ) -> Template:
         """One job: its card for htmx polling, or a page with every error, paged."""

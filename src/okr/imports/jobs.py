@@ -20,6 +20,7 @@ died), and removes that runner's folder. Processes sharing a database must share
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -43,7 +44,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from okr.db.engine import create_engine, session_factory, write_intent
+from okr.db.engine import create_engine, resolve_url, session_factory, write_intent
 from okr.db.jobs import ImportJob, JobStatus
 from okr.imports import core
 from okr.imports.schemas import ImportJobRead, Progress
@@ -63,8 +64,8 @@ RECENT_JOBS: Final = 20
 MAX_STORED_ERRORS: Final = 1000
 STOPPED: Final = "The server stopped during the import; upload the file again."
 INTERNAL: Final = (
-    "The import stopped because of an error on our side (it was logged); nothing from this file was "
-    "written. Try again, and tell your administrator if it keeps happening."
+    "The import stopped because of an error on our side (it was logged). Try again, and tell your "
+    "administrator if it keeps happening."
 )
 CSV_TYPES: Final = frozenset({"text/csv", "application/csv", "text/plain", "application/octet-stream"})
 JSON_TYPES: Final = frozenset({"application/json"})
@@ -231,6 +232,8 @@ class Spooler:
     def __init__(self, folder: Path, limits: ImportLimits) -> None:
         self.limits = limits
         self.folder = folder / f"in-{secrets.token_hex(8)}"
+        # The form's other fields, kept even when the upload is refused (the form shows them again).
+        self.fields: dict[str, str] = {}
 
     def _limit(self, kind: Kind) -> int:
         if kind == "json":
@@ -285,7 +288,7 @@ class Spooler:
     async def _multipart(self, chunks: AsyncIterator[bytes], boundary: str | None) -> Upload:
         if not boundary:
             raise UploadInvalid("The form upload has no multipart boundary in its Content-Type.")
-        fields: dict[str, str] = {}
+        fields = self.fields
         sink: _Sink | None = None
         chosen: str | None = None
         current: _Sink | bytearray | None = None
@@ -336,7 +339,8 @@ class Spooler:
     async def form(self, form: Mapping[str, Any]) -> Upload:
         """Write an upload the framework already parsed (a form posted without htmx) to disk."""
         try:
-            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            fields = self.fields
+            fields.update({k: v for k, v in form.items() if isinstance(v, str)})
             upload = form.get("file")
             if not isinstance(upload, UploadFile) or not upload.filename:
                 raise UploadInvalid("Choose a file to upload.")
@@ -541,7 +545,7 @@ def _is_locked(exc: OperationalError) -> bool:
 
 def _busy() -> ImportsBusy:
     return ImportsBusy(
-        "Another import is still writing to the database, which takes one writer at a time: "
+        "Another import is running, and this database (SQLite) takes one writer at a time: "
         "upload this file again when it has finished."
     )
 
@@ -557,7 +561,13 @@ class ImportRunner:
         self.limits = limits or ImportLimits()
         self.runner_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.folder = root / _folder_name(self.runner_id)
+        # One import at a time per database: in this process (the asyncio lock), and across the
+        # host's processes serving the same database (an flock on a file named after it).
+        digest = hashlib.sha256(resolve_url(settings.database_url).encode()).hexdigest()[:16]
+        self.import_lock_path = root / f".import-{digest}.lock"
+        self.is_sqlite = settings.is_sqlite
         self._lock = asyncio.Lock()
+        self._import_fd: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._progress: dict[int, Progress] = {}
         self._engine: AsyncEngine | None = None
@@ -568,6 +578,8 @@ class ImportRunner:
 
     async def startup(self) -> None:
         """Claim this runner's folder, open its database engine, and fail the jobs of dead processes."""
+        if self._engine is not None:
+            return
         self._claim_folder()
         # An engine of its own (two connections): the app's engine is disposed before on_shutdown
         # hooks run, and shutting down still has to record the jobs it stops.
@@ -585,6 +597,7 @@ class ImportRunner:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = self._sessions = None
+        self._drop_import_lock()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -595,6 +608,40 @@ class ImportRunner:
         fd = os.open(self.folder / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # a scanning peer holds it for microseconds at most
         self._lock_fd = fd
+
+    def _take_import_lock(self) -> bool:
+        fd = os.open(self.import_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._import_fd = fd
+        return True
+
+    def _drop_import_lock(self) -> None:
+        if self._import_fd is not None:
+            os.close(self._import_fd)
+            self._import_fd = None
+
+    @contextlib.asynccontextmanager
+    async def _importing(self, *, wait: bool) -> AsyncIterator[bool]:
+        """Hold the import lock for one import; yields False at once when busy and not `wait`."""
+        if not wait and self.busy:
+            yield False
+            return
+        async with self._lock:
+            while not self._take_import_lock():
+                if not wait:
+                    break
+                await asyncio.sleep(0.2)  # another process imports into this database
+            if self._import_fd is None:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                self._drop_import_lock()
 
     async def recover(self) -> int:
         """Fail the unfinished jobs whose process died and remove dead runners' folders; how many failed."""
@@ -641,14 +688,19 @@ class ImportRunner:
 
     @property
     def busy(self) -> bool:
-        """True while this process is importing a file."""
-        return self._lock.locked()
+        """True while an import into this database runs, in this process or another one on this host."""
+        if self._lock.locked():
+            return True
+        if not self._take_import_lock():
+            return True
+        self._drop_import_lock()
+        return False
 
     def fits_inline(self, upload: Upload) -> bool:
-        """True when the API may import this upload within the request (small, and nothing else running)."""
+        """True when the API may import this upload within the request (small enough)."""
         small = upload.size <= self.limits.inline_max_bytes
         few = upload.kind == "json" or upload.lines <= self.limits.inline_max_rows + 1
-        return small and few and not self.busy
+        return small and few
 
     def live(self, job_id: int) -> Progress | None:
         """The newest progress of a job this process runs (None when it runs elsewhere or not at all)."""
@@ -660,25 +712,37 @@ class ImportRunner:
 
     async def import_now(
         self, upload: Upload, *, entity: str, actor: str, actor_id: int | None
-    ) -> ImportResult:
-        """Import an upload at once (the API's small files); raise ImportRejected when it is refused."""
-        try:
-            async with self._lock, self._session() as session:
-                result = await self._load(session, upload, entity=entity, actor=actor, actor_id=actor_id)
-                await session.commit()
-                return result
-        except OperationalError as exc:
-            if _is_locked(exc):
-                raise _busy() from exc
-            raise
-        finally:
-            upload.discard()
+    ) -> ImportResult | None:
+        """Import an upload at once (the API's small files) unless another import runs (then None).
+
+        Raises ImportRejected when the file is refused; the upload is deleted unless None is returned.
+        """
+        async with self._importing(wait=False) as free:
+            if not free:
+                return None
+            try:
+                async with self._session() as session:
+                    result = await self._load(session, upload, entity=entity, actor=actor, actor_id=actor_id)
+                    await session.commit()
+                    return result
+            except OperationalError as exc:
+                if _is_locked(exc):
+                    raise _busy() from exc
+                raise
+            finally:
+                upload.discard()
 
     async def enqueue(
         self, upload: Upload, *, entity: str, actor: str, actor_id: int | None
     ) -> ImportJobRead:
-        """Record a queued job for the upload and start importing it in the background."""
+        """Record a queued job for the upload and start importing it in the background.
+
+        On SQLite, which takes one writer at a time, nothing queues: while another import runs this
+        raises ImportsBusy rather than wait on the database's write lock.
+        """
         try:
+            if self.is_sqlite and self.busy:
+                raise _busy()
             async with self._session() as session:
                 job = await create_job(
                     session,
@@ -729,7 +793,7 @@ class ImportRunner:
         self, job_id: int, upload: Upload, *, entity: str, actor: str, actor_id: int | None
     ) -> None:
         try:
-            async with self._lock:
+            async with self._importing(wait=True):
                 async with self._session() as session:
                     await mark_running(session, job_id=job_id)
                     await session.commit()
