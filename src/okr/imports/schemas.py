@@ -44,6 +44,16 @@ class ImportResultRead:
 
 
 @dataclass(frozen=True, slots=True)
+class ProblemItem:
+    """One reason a request was refused: a file's row and column, or a request field."""
+
+    reason: str
+    row: int | None = None
+    column: str | None = None
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImportProblem:
     """A refused request (RFC 9457 problem); for a rejected file `errors` lists every bad row."""
 
@@ -51,7 +61,7 @@ class ImportProblem:
     title: str
     status: int
     detail: str
-    errors: list[RowErrorRead] = field(default_factory=list)
+    errors: list[ProblemItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
