@@ -8,8 +8,9 @@ Conventions this module fixes where DESIGN is silent (each is tested):
 - The lookback window is closed at both ends: a touch exactly `lookback_days` x 24 h before the
   scope's end is inside, as in the KPI queries (`occurred_at >= end - 365 days`).
 - Weights are Decimals with exactly `WEIGHT_PLACES` (10) decimals that sum to exactly 1: a model's
-  exact (or 40-digit) scores are turned into 10**10 weight units by the largest-remainder rule of
-  DESIGN 6.4 (ties to the larger score, then the smaller touchpoint external id). They fit the
+  exact integer scores (time decay: 2^(-age/half life) in 160-bit fixed point, some 48 digits) are
+  turned into 10**10 weight units by the largest-remainder rule of DESIGN 6.4 (ties to the larger
+  score, then the smaller touchpoint external id). They fit the
   `Rate` column (Numeric(20, 10)) unchanged, and the money split is `allocate` over those very
   weights, so every stored amount can be recomputed from the stored weights.
 - Revenue-scope credit exists only for won opportunities (lost ones carry none, open ones have no
@@ -411,7 +412,7 @@ class _Decay:
         return result
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)
 def _decay(half_life_us: int) -> _Decay:
     return _Decay(half_life_us)
 
@@ -783,27 +784,31 @@ def _to_decimal(value: Fraction) -> Decimal:
     return _RE.divide(Decimal(value.numerator), Decimal(value.denominator))
 
 
-def _solve(matrix: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
-    """Solve matrix @ x = rhs exactly by Gaussian elimination (the matrix is non-singular)."""
+def _solve(matrix: list[list[int]], rhs: list[int]) -> list[Fraction]:
+    """Solve matrix @ x = rhs exactly, for a non-singular M-matrix (the scaled I - Q of an absorbing chain).
+
+    Fraction-free Gaussian elimination (Bareiss): every division below is exact, so the entries stay
+    integers of moderate size; Fractions appear only in the back substitution. The k-th pivot is the
+    k-th leading principal minor, positive for such a matrix: no row exchange is ever needed.
+    """
     n = len(rhs)
     a = [[*row, b] for row, b in zip(matrix, rhs, strict=True)]
-    for col in range(n):
-        pivot = next(r for r in range(col, n) if a[r][col])
-        a[col], a[pivot] = a[pivot], a[col]
-        pivot_row = a[col]
-        inverse = 1 / pivot_row[col]
-        for r in range(col + 1, n):
+    previous = 1
+    for k in range(n):
+        pivot_row = a[k]
+        pivot = pivot_row[k]
+        for r in range(k + 1, n):
             row = a[r]
-            if row[col]:
-                f = row[col] * inverse
-                for k in range(col, n + 1):
-                    if pivot_row[k]:
-                        row[k] -= f * pivot_row[k]
+            factor = row[k]
+            for j in range(k + 1, n + 1):
+                row[j] = (row[j] * pivot - factor * pivot_row[j]) // previous
+            row[k] = 0
+        previous = pivot
     x = [Fraction(0)] * n
     for r in range(n - 1, -1, -1):
         row = a[r]
-        s = row[n] - sum((row[k] * x[k] for k in range(r + 1, n) if row[k]), Fraction(0))
-        x[r] = s / row[r]
+        total = Fraction(row[n]) - sum((row[j] * x[j] for j in range(r + 1, n) if row[j]), Fraction(0))
+        x[r] = total / row[r]
     return x
 
 
@@ -834,8 +839,8 @@ def solve_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> Remova
         # x_c = P(conversion | at c); row c scaled by out(c): out(c) x_c - sum count(c, d) x_d = count(c, +).
         keep = [c for c in channels_seen if c != removed]
         pos = {c: i for i, c in enumerate(keep)}
-        matrix = [[Fraction(0)] * len(keep) for _ in keep]
-        rhs = [Fraction(0)] * len(keep)
+        matrix = [[0] * len(keep) for _ in keep]
+        rhs = [0] * len(keep)
         for (a, b), k in counts.items():
             if a in (START, removed):
                 continue

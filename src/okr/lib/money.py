@@ -1,5 +1,6 @@
 """Money: integer minor units, Decimal rates, exact allocation (DESIGN 6.4). No float anywhere."""
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -77,14 +78,6 @@ def format_money(minor: int, currency: str) -> str:
     return f"{currency.upper()} {major:,}"
 
 
-def _integer_parts(value: Decimal) -> tuple[int, int]:
-    """(digits, exponent) with value == digits * 10**exponent, exactly (no context rounding)."""
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    number = int("".join(map(str, digits)) or "0")
-    return (-number if sign else number), exponent
-
-
 def allocate(
     amount: int, weights: Sequence[tuple[K, Decimal]], *, sort_keys: Sequence[str] | None = None
 ) -> dict[K, int]:
@@ -103,10 +96,10 @@ def allocate(
     for _, w in weights:
         if isinstance(w, bool) or not isinstance(w, Decimal | int) or w < 0:
             raise MoneyError(f"weights must be non-negative Decimals, got {w!r}")
-    # Scale every weight to an integer so the split is exact integer arithmetic, whatever the digits.
-    parts = [_integer_parts(Decimal(w)) for _, w in weights]
-    exponent = min(min(e for _, e in parts), 0)
-    scaled = [digits * 10 ** (e - exponent) for digits, e in parts]
+    # Exact integer ratios over one common denominator: no Decimal context can round a share.
+    ratios = [w.as_integer_ratio() for _, w in weights]
+    common = math.lcm(*(d for _, d in ratios))
+    scaled = [n * (common // d) for n, d in ratios]
     total = sum(scaled)
     if total == 0:
         if amount == 0:

@@ -103,7 +103,9 @@ def test_account_journey_without_opportunity_looks_back_from_its_latest_touch() 
 
 def test_roles_in_the_pipeline_scope() -> None:
     o = opp(0)
-    steps = journey(o, [touch(1, 30), touch(2, 20, lead_days=25), touch(3, 10), touch(4, 1)], scope=Scope.PIPELINE)
+    steps = journey(
+        o, [touch(1, 30), touch(2, 20, lead_days=25), touch(3, 10), touch(4, 1)], scope=Scope.PIPELINE
+    )
     held = roles(steps, opportunity=o, scope=Scope.PIPELINE)
     # The earliest lead was created 25 days before: the last touch at or before then is T001.
     assert held == {Role.FIRST: 0, Role.LEAD_CREATION: 0, Role.OPPORTUNITY_CREATION: 3}
