@@ -6,8 +6,7 @@ from okr.auth.services import create_token
 from okr.db.engine import open_session, write_intent
 from okr.demo.services import Echo, report
 from okr.imports.services import import_folder
-from okr.lib.errors import NotFound
-from okr.people.services import create_user, get_by_email, set_password
+from okr.people.services import create_user, require_by_email, set_password
 from okr.settings import Settings
 
 CLI_ACTOR = "cli"
@@ -41,9 +40,7 @@ async def add_token(*, settings: Settings, email: str, name: str, scopes: list[s
     """Create an API token for a person; returns its secret, shown once."""
     async with open_session(settings) as session:
         with write_intent():
-            person = await get_by_email(session, email=email)
-            if person is None:
-                raise NotFound(f"No person has the email {email}.")
+            person = await require_by_email(session, email=email)
             _, plaintext = await create_token(session, person_id=person.id, name=name, scopes=scopes)
             await session.commit()
     return plaintext

@@ -345,6 +345,27 @@ class _Job:
         return True, pid
 
 
+AccountOwned = TypeVar("AccountOwned", LeadRecord, OpportunityRecord)
+
+
+async def _account_and_owner(
+    job: _Job, records: list[AccountOwned]
+) -> list[tuple[AccountOwned, int, int | None]]:
+    """The records whose account and owner both resolve, with their ids; the others become row errors."""
+    accounts = await job.ids("account", (r.account_external_id for r in records))
+    resolved = []
+    for r in records:
+        account_id = accounts.get(r.account_external_id)
+        if account_id is None:
+            job.errors.add(
+                core.unknown_reference(r.row, "account_external_id", "account", r.account_external_id)
+            )
+        ok, owner_id = await job.person_id(r, "owner_email", r.owner_email)
+        if account_id is not None and ok:
+            resolved.append((r, account_id, owner_id))
+    return resolved
+
+
 class _Handler:
     """How one entity's valid records become rows: references, the existing-key count, the upsert."""
 
@@ -524,34 +545,22 @@ class _Leads(_Handler):
     }
 
     async def resolve(self, records: list[LeadRecord]) -> list[dict[str, Any]]:
-        job = self.job
-        accounts = await job.ids("account", (r.account_external_id for r in records))
-        params = []
-        for r in records:
-            account_id = accounts.get(r.account_external_id)
-            if account_id is None:
-                job.errors.add(
-                    core.unknown_reference(r.row, "account_external_id", "account", r.account_external_id)
-                )
-            ok, owner_id = await job.person_id(r, "owner_email", r.owner_email)
-            if account_id is None or not ok:
-                continue
-            params.append(
-                {
-                    "external_id": r.external_id,
-                    "account_id": account_id,
-                    "email": r.email,
-                    "owner_id": owner_id,
-                    "created_at": r.created_at,
-                    "mql_at": r.mql_at,
-                    "accepted_at": r.accepted_at,
-                    "rejected_at": r.rejected_at,
-                    "rejection_reason": r.rejection_reason,
-                    "sql_at": r.sql_at,
-                    "recycled_at": r.recycled_at,
-                }
-            )
-        return params
+        return [
+            {
+                "external_id": r.external_id,
+                "account_id": account_id,
+                "email": r.email,
+                "owner_id": owner_id,
+                "created_at": r.created_at,
+                "mql_at": r.mql_at,
+                "accepted_at": r.accepted_at,
+                "rejected_at": r.rejected_at,
+                "rejection_reason": r.rejection_reason,
+                "sql_at": r.sql_at,
+                "recycled_at": r.recycled_at,
+            }
+            for r, account_id, owner_id in await _account_and_owner(self.job, records)
+        ]
 
 
 class _Touchpoints(_Handler):
@@ -608,35 +617,23 @@ class _Opportunities(_Handler):
     }
 
     async def resolve(self, records: list[OpportunityRecord]) -> list[dict[str, Any]]:
-        job = self.job
-        accounts = await job.ids("account", (r.account_external_id for r in records))
-        params = []
-        for r in records:
-            account_id = accounts.get(r.account_external_id)
-            if account_id is None:
-                job.errors.add(
-                    core.unknown_reference(r.row, "account_external_id", "account", r.account_external_id)
-                )
-            ok, owner_id = await job.person_id(r, "owner_email", r.owner_email)
-            if account_id is None or not ok:
-                continue
-            params.append(
-                {
-                    "external_id": r.external_id,
-                    "account_id": account_id,
-                    "name": r.name,
-                    "owner_id": owner_id,
-                    "amount": r.amount,
-                    "currency": r.currency,
-                    "created_at": r.created_at,
-                    "closed_at": r.closed_at,
-                    "status": r.status,
-                    "stage": r.stage,
-                    "probability": r.probability,
-                    "forecast_category": r.forecast_category,
-                }
-            )
-        return params
+        return [
+            {
+                "external_id": r.external_id,
+                "account_id": account_id,
+                "name": r.name,
+                "owner_id": owner_id,
+                "amount": r.amount,
+                "currency": r.currency,
+                "created_at": r.created_at,
+                "closed_at": r.closed_at,
+                "status": r.status,
+                "stage": r.stage,
+                "probability": r.probability,
+                "forecast_category": r.forecast_category,
+            }
+            for r, account_id, owner_id in await _account_and_owner(self.job, records)
+        ]
 
 
 class _Splits(_Handler):

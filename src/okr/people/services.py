@@ -86,6 +86,14 @@ async def get_by_email(session: AsyncSession, *, email: str) -> Person | None:
     return await session.scalar(select(Person).where(Person.email == normalize_email(email)))
 
 
+async def require_by_email(session: AsyncSession, *, email: str) -> Person:
+    """The person with `email`; NotFound saying so when there is none."""
+    person = await get_by_email(session, email=email)
+    if person is None:
+        raise NotFound(f"No person has the email {normalize_email(email)}.")
+    return person
+
+
 async def create_user(
     session: AsyncSession,
     *,
@@ -148,9 +156,7 @@ async def set_password(
 ) -> Person:
     """Set the password of the person with `email` (checked against the policy)."""
     passwords.check_policy(password)
-    person = await get_by_email(session, email=email)
-    if person is None:
-        raise NotFound(f"No person has the email {normalize_email(email)}.")
+    person = await require_by_email(session, email=email)
     had_password = person.password_hash is not None
     person.password_hash = await asyncio.to_thread(passwords.hash_password, password)
     person.updated_at = utcnow()
@@ -172,9 +178,7 @@ async def set_active(
     session: AsyncSession, *, email: str, active: bool, actor: str = CLI_ACTOR, actor_id: int | None = None
 ) -> Person:
     """Allow or stop a person's logins and tokens (their history stays)."""
-    person = await get_by_email(session, email=email)
-    if person is None:
-        raise NotFound(f"No person has the email {normalize_email(email)}.")
+    person = await require_by_email(session, email=email)
     if person.is_active != active:
         before = person.is_active
         person.is_active = active
