@@ -1,7 +1,8 @@
 """Attribution (DESIGN 3, 3.1): journeys, roles, model weights, money per touch, people credit, Markov.
 
 Plain data in, plain data out: no database and no web import. Money is split only by
-`okr.lib.money.allocate` (DESIGN 6.4); no float is used anywhere.
+`okr.lib.money.allocate` (DESIGN 6.4), or by `allocate_scaled`, its integer core, straight on the
+weight units (the same amounts, without a Decimal round trip); no float is used anywhere.
 
 Conventions this module fixes where DESIGN is silent (each is tested):
 
@@ -33,7 +34,7 @@ from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 from fractions import Fraction
 from typing import Final, NamedTuple
 
-from okr.lib.money import allocate, round_half_up
+from okr.lib.money import allocate, allocate_scaled, round_half_up
 
 WEIGHT_PLACES: Final = 10
 """Decimals of every weight; the weights of one journey sum to exactly 1 at this scale."""
@@ -61,6 +62,7 @@ _EXACT: Final = Context(prec=200)  # overlay: amount x percent, exact for any re
 _W_ZERO: Final = Decimal(0).scaleb(-WEIGHT_PLACES)
 _W_ONE: Final = Decimal(WEIGHT_UNITS).scaleb(-WEIGHT_PLACES)
 _MICROSECONDS_PER_DAY: Final = 86_400 * 1_000_000
+_MICROSECOND: Final = timedelta(microseconds=1)
 
 
 class AttributionError(ValueError):
@@ -280,8 +282,7 @@ def preset(name: str) -> ModelSpec:
 # -- Journey and roles ------------------------------------------------------------------------------
 
 
-def _touch_order(t: Touch) -> tuple[datetime, str]:
-    return t.occurred_at, t.external_id
+_touch_order: Final = operator.attrgetter("occurred_at", "external_id")
 
 
 _occurred_at: Final = operator.attrgetter("occurred_at")
@@ -400,6 +401,26 @@ class _Decay:
         r = (r * self._t1[(age_us >> 12) & mask] + half) >> scale
         return (r * self._t0[age_us & mask] + half) >> scale
 
+    def factors(self, ages_us: Sequence[int], origin: int) -> list[int]:
+        """[factor(a - origin) for a in ages_us], the same integers, inlined."""
+        mask, scale, half = self.MASK, self.SCALE, self.HALF
+        t0, t1, t2, t3 = self._t0, self._t1, self._t2, self._t3
+        relative = [a - origin for a in ages_us]
+        if max(relative) >> 48:
+            return [self.factor(a) for a in relative]
+        return [
+            (
+                (
+                    (((t3[a >> 36] * t2[(a >> 24) & mask] + half) >> scale) * t1[(a >> 12) & mask] + half)
+                    >> scale
+                )
+                * t0[a & mask]
+                + half
+            )
+            >> scale
+            for a in relative
+        ]
+
     def _factor_old(self, age_us: int) -> int:
         result = self.FIXED_ONE
         level = 0
@@ -421,46 +442,69 @@ def _microseconds(delta: timedelta) -> int:
     return delta.days * _MICROSECONDS_PER_DAY + delta.seconds * 1_000_000 + delta.microseconds
 
 
-def _one_hot(n: int, index: int) -> list[Decimal]:
-    result = [_W_ZERO] * n
-    result[index] = _W_ONE
+def _one_hot(n: int, index: int) -> list[int]:
+    result = [0] * n
+    result[index] = WEIGHT_UNITS
     return result
 
 
-def _normalise(scores: Sequence[int], journey: Sequence[Touch]) -> list[Decimal]:
-    """Integer scores (>= 0, not all 0) to weights of WEIGHT_PLACES decimals that sum to exactly 1.
+def _as_weights(units: Iterable[int]) -> list[Decimal]:
+    """Weight units (integers of 10^-WEIGHT_PLACES) as the Decimals they stand for."""
+    return [Decimal(u).scaleb(-WEIGHT_PLACES) if u else _W_ZERO for u in units]
+
+
+def _linear(external_ids: Sequence[str]) -> list[int]:
+    """_normalise([1] * n): equal remainders and scores, so the units left go to the smallest ids."""
+    n = len(external_ids)
+    share, left = divmod(WEIGHT_UNITS, n)
+    units = [share] * n
+    if left:
+        for _, i in sorted(zip(external_ids, range(n), strict=True))[:left]:
+            units[i] += 1
+    return units
+
+
+def _normalise(scores: Sequence[int], external_ids: Sequence[str]) -> list[int]:
+    """Integer scores (>= 0, not all 0) to weight units (of 10^-WEIGHT_PLACES) that sum to exactly 10^10.
 
     Each touch gets floor(10^10 * s / S) units; the units left go one each to the largest remainders,
     ties to the larger score, then to the smaller touchpoint external id: DESIGN 6.4's rule, applied
     to weight units (exact integers, like `allocate`, without a Decimal round trip per score).
     """
     total = sum(scores)
-    units = [WEIGHT_UNITS * s // total for s in scores]
+    products = [WEIGHT_UNITS * s for s in scores]
+    units = [p // total for p in products]
     left = WEIGHT_UNITS - sum(units)
     if left:
         # All remainders share the denominator `total`: compare the numerators.
         order = sorted(
-            (-(WEIGHT_UNITS * s - u * total), -s, t.external_id, i)
-            for i, (s, u, t) in enumerate(zip(scores, units, journey, strict=True))
+            zip(
+                [-(p % total) for p in products],
+                [-s for s in scores],
+                external_ids,
+                range(len(units)),
+                strict=True,
+            )
         )
         for *_, i in order[:left]:
             units[i] += 1
-    return [Decimal(u).scaleb(-WEIGHT_PLACES) if u else _W_ZERO for u in units]
+    return units
 
 
-def _time_decay(half_life: timedelta, journey: Sequence[Touch], end: datetime) -> list[Decimal]:
-    ages = [_microseconds(end - t.occurred_at) for t in journey]
+def _time_decay(
+    half_life: timedelta, journey: Sequence[Touch], end: datetime, external_ids: Sequence[str]
+) -> list[int]:
+    ages = [(end - t.occurred_at) // _MICROSECOND for t in journey]
     youngest = min(ages)
     if youngest < 0:
         late = journey[ages.index(youngest)]
         raise AttributionError(f"touch {late.external_id} is after the scope's end {end.isoformat()}")
     # Only ratios matter: measure from the youngest touch so its score is exactly 1 (no underflow).
-    decay = _decay(_microseconds(half_life))
-    return _normalise([decay.factor(a - youngest) for a in ages], journey)
+    return _normalise(_decay(_microseconds(half_life)).factors(ages, youngest), external_ids)
 
 
-def _milestone(model: ModelSpec, journey: Sequence[Touch], held: Mapping[Role, int]) -> list[Decimal]:
-    n = len(journey)
+def _milestone(model: ModelSpec, external_ids: Sequence[str], held: Mapping[Role, int]) -> list[int]:
+    n = len(external_ids)
     role_units = [0] * n
     has_role = [False] * n
     for role, w in model._role_units:
@@ -474,7 +518,7 @@ def _milestone(model: ModelSpec, journey: Sequence[Touch], held: Mapping[Role, i
     if m and middle:
         # Each middle touch's share is middle / m: scale the role shares by m to stay in integers.
         scores = [role_units[i] * m if has_role[i] else middle for i in range(n)]
-    return _normalise(scores, journey) if any(scores) else _normalise([1] * n, journey)
+    return _normalise(scores, external_ids) if any(scores) else _linear(external_ids)
 
 
 def _scaled(values: Sequence[Decimal]) -> list[int]:
@@ -487,9 +531,11 @@ def _scaled(values: Sequence[Decimal]) -> list[int]:
     return [int(v.scaleb(-exponent, _EXACT)) for v in values]
 
 
-def _data_driven(journey: Sequence[Touch], effects: Mapping[str, int]) -> list[Decimal]:
+def _data_driven(
+    journey: Sequence[Touch], effects: Mapping[str, int], external_ids: Sequence[str]
+) -> list[int]:
     scores = [effects.get(t.channel, 0) for t in journey]
-    return _normalise(scores if any(scores) else [1] * len(journey), journey)
+    return _normalise(scores, external_ids) if any(scores) else _linear(external_ids)
 
 
 def _scaled_effects(removal_effects: Mapping[str, Decimal]) -> dict[str, int]:
@@ -501,13 +547,15 @@ def _scaled_effects(removal_effects: Mapping[str, Decimal]) -> dict[str, int]:
     return dict(zip(channels, _scaled(values), strict=True))
 
 
-def _weights(
+def _units(
     model: ModelSpec,
     journey: Sequence[Touch],
     held: Mapping[Role, int],
     end: datetime,
     effects: Mapping[str, int] | None,
-) -> list[Decimal]:
+    external_ids: Sequence[str],
+) -> list[int]:
+    """Each touch's weight in units of 10^-WEIGHT_PLACES, summing to exactly 10^10 (empty journey: [])."""
     n = len(journey)
     if n == 0:
         return []
@@ -517,14 +565,24 @@ def _weights(
     if kind is ModelKind.LAST_TOUCH:
         return _one_hot(n, n - 1)
     if kind is ModelKind.LINEAR:
-        return _normalise([1] * n, journey)
+        return _linear(external_ids)
     if kind is ModelKind.TIME_DECAY:
-        return _time_decay(model.half_life, journey, end)
+        return _time_decay(model.half_life, journey, end, external_ids)
     if kind is ModelKind.MILESTONE:
-        return _milestone(model, journey, held)
+        return _milestone(model, external_ids, held)
     if effects is None:
         raise AttributionError(f"model {model.name!r} needs the run's removal effects")
-    return _data_driven(journey, effects)
+    return _data_driven(journey, effects, external_ids)
+
+
+def _weights(
+    model: ModelSpec,
+    journey: Sequence[Touch],
+    held: Mapping[Role, int],
+    end: datetime,
+    effects: Mapping[str, int] | None,
+) -> list[Decimal]:
+    return _as_weights(_units(model, journey, held, end, effects, [t.external_id for t in journey]))
 
 
 def weights(
@@ -567,6 +625,9 @@ class CreditRow(NamedTuple):
     amount: int
 
 
+_new_row: Final = tuple.__new__  # CreditRow(...) without its Python-level __new__: the same tuple
+
+
 def _split(opportunity: Opportunity, journey: Sequence[Touch], weights: Sequence[Decimal]) -> dict[int, int]:
     """Journey index -> amount for the touches of non-zero weight, by `allocate` (ties: external id)."""
     if len(weights) != len(journey):
@@ -576,6 +637,29 @@ def _split(opportunity: Opportunity, journey: Sequence[Touch], weights: Sequence
     if not shares:
         raise AttributionError("the weights of a journey cannot all be 0")
     return allocate(opportunity.amount, shares, sort_keys=[journey[i].external_id for i, _ in shares])
+
+
+def _split_units(amount: int, units: Sequence[int], external_ids: Sequence[str]) -> Iterable[tuple[int, int]]:
+    """(journey index, amount) for the touches of non-zero weight units: the very split `_split` makes.
+
+    `allocate` over the Decimal weights u_i * 10^-10 brings them to one scale, proportional to u_i; that
+    scale cancels out of every share and every comparison, so `allocate_scaled` over the units gives
+    the same amounts.
+    """
+    if len(units) == 1 or 0 not in units:
+        # Every touch has weight: no index to pick out.
+        if len(units) == 1:
+            return [(0, amount)]
+        return enumerate(allocate_scaled(amount, units, WEIGHT_UNITS, external_ids))
+    index = [i for i, u in enumerate(units) if u]
+    if len(index) == 1:
+        return [(index[0], amount)]
+    if not index:
+        raise AttributionError("the weights of a journey cannot all be 0")
+    amounts = allocate_scaled(
+        amount, [units[i] for i in index], WEIGHT_UNITS, [external_ids[i] for i in index]
+    )
+    return list(zip(index, amounts, strict=True))
 
 
 def _rows(
@@ -635,6 +719,9 @@ def attribute(
         if removal_effects is None:
             raise AttributionError("a data-driven model needs the run's removal effects")
         effects = _scaled_effects(removal_effects)
+    weight_of: dict[int, Decimal] = {WEIGHT_UNITS: _W_ONE}  # units -> Decimal weight, shared by rows
+    new_row = _new_row
+    need_roles = any(m.kind is ModelKind.MILESTONE for m in models)
     for opportunity, account_touches in opportunities:
         for scope in scopes:
             if scope is Scope.REVENUE and opportunity.status != WON:
@@ -645,15 +732,37 @@ def attribute(
                 for model in models:
                     yield from _rows(opportunity, steps, [], {}, model.name, scope)
                 continue
-            held = roles(steps, opportunity=opportunity, scope=scope)
-            whole = None  # a journey of one touch: every model gives it everything, split once
+            opportunity_id = opportunity.id
+            amount = opportunity.amount
+            if len(steps) == 1:  # a journey of one touch: every model gives it everything
+                t = steps[0]
+                for model in models:
+                    yield new_row(
+                        CreditRow,
+                        (opportunity_id, t.id, t.campaign_id, t.channel, model.name, scope, _W_ONE, amount),
+                    )
+                continue
+            held = roles(steps, opportunity=opportunity, scope=scope) if need_roles else {}
+            external_ids = [t.external_id for t in steps]
             for model in models:
-                w = _weights(model, steps, held, end, effects)
-                if len(steps) == 1:
-                    amounts = whole = whole or _split(opportunity, steps, w)
-                else:
-                    amounts = _split(opportunity, steps, w)
-                yield from _rows(opportunity, steps, w, amounts, model.name, scope)
+                units = _units(model, steps, held, end, effects, external_ids)
+                name = model.name
+                rows = []
+                for i, share in _split_units(amount, units, external_ids):
+                    u = units[i]
+                    weight = weight_of.get(u)
+                    if weight is None:
+                        if len(weight_of) > 100_000:
+                            weight_of.clear()
+                        weight = weight_of[u] = Decimal(u).scaleb(-WEIGHT_PLACES)
+                    t = steps[i]
+                    rows.append(
+                        new_row(
+                            CreditRow,
+                            (opportunity_id, t.id, t.campaign_id, t.channel, name, scope, weight, share),
+                        )
+                    )
+                yield from rows
 
 
 # -- Sourced and influenced -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Every table, imported once so the metadata is complete (Alembic, tests, the app)."""
 
+import okr.db.attribution  # noqa: F401 - registers the attribution tables
 from okr.db.audit import AuditEvent
 from okr.db.base import Base, metadata
 from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team

@@ -93,11 +93,12 @@ def allocate(
         if amount == 0:
             return {}
         raise MoneyError("cannot allocate a non-zero amount over no weights")
+    # Exact integer ratios over one common denominator: no Decimal context can round a share.
+    ratios = []
     for _, w in weights:
         if isinstance(w, bool) or not isinstance(w, Decimal | int) or w < 0:
             raise MoneyError(f"weights must be non-negative Decimals, got {w!r}")
-    # Exact integer ratios over one common denominator: no Decimal context can round a share.
-    ratios = [w.as_integer_ratio() for _, w in weights]
+        ratios.append(w.as_integer_ratio())
     common = math.lcm(*(d for _, d in ratios))
     scaled = [n * (common // d) for n, d in ratios]
     total = sum(scaled)
@@ -105,23 +106,56 @@ def allocate(
         if amount == 0:
             return {k: 0 for k, _ in weights}
         raise MoneyError("cannot allocate a non-zero amount over weights that are all 0")
-    ids = list(sort_keys) if sort_keys is not None else [str(k) for k, _ in weights]
-    if len(ids) != len(weights):
+    if sort_keys is not None and len(sort_keys) != len(weights):
         raise MoneyError("sort_keys must give one id per weight")
-    result: dict[K, int] = {}
-    remainders: list[tuple[int, int, str, K]] = []
-    given = 0
-    for (key, _), sw, sid in zip(weights, scaled, ids, strict=True):
-        if key in result:
-            raise MoneyError(f"duplicate key {key!r} in allocation")
-        base, rest = divmod(amount * sw, total)
-        result[key] = base
-        given += base
-        remainders.append((rest, sw, sid, key))
-    # Largest fractional part first (all share the denominator), then larger weight, then smaller id.
-    remainders.sort(key=lambda r: (-r[0], -r[1], r[2]))
-    for _, _, _, key in remainders[: amount - given]:
-        result[key] += 1
+    keys = [k for k, _ in weights]
+    if len(set(keys)) != len(keys):
+        seen: set[K] = set()
+        for k in keys:
+            if k in seen:
+                raise MoneyError(f"duplicate key {k!r} in allocation")
+            seen.add(k)
+    ids = sort_keys if sort_keys is not None else _StrKeys(keys)
+    return dict(zip(keys, allocate_scaled(amount, scaled, total, ids), strict=True))
+
+
+class _StrKeys(Sequence[str]):
+    """str(key) per key, built only when a tie-break needs it."""
+
+    __slots__ = ("_keys",)
+
+    def __init__(self, keys: Sequence[Hashable]) -> None:
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, i: int) -> str:  # type: ignore[override]
+        return str(self._keys[i])
+
+
+def allocate_scaled(amount: int, scaled: Sequence[int], total: int, ids: Sequence[str]) -> list[int]:
+    """`allocate` on integer weights already on one scale: `scaled` (>= 0) summing to `total` (> 0).
+
+    The same largest-remainder rule (DESIGN 6.4), by position: share i is floor(A * s_i / total), the
+    units left go one each to the largest remainders, ties to the larger weight, then the smaller
+    `ids[i]`, then the earlier position. `ids` is read only when a unit is left over.
+    """
+    if amount < 0:
+        return [-v for v in allocate_scaled(-amount, scaled, total, ids)]
+    products = [amount * s for s in scaled]
+    result = [p // total for p in products]
+    left = amount - sum(result)
+    if left:
+        # Largest fractional part first (all share the denominator), then larger weight, then smaller id,
+        # then the earlier position (the stable order).
+        n = len(scaled)
+        keys = zip([-(p % total) for p in products], [-s for s in scaled], ids, range(n), strict=True)
+        if left == 1:
+            result[min(keys)[3]] += 1
+        else:
+            for *_, i in sorted(keys)[:left]:
+                result[i] += 1
     return result
 
 
