@@ -1,6 +1,6 @@
 """Every table, imported once so the metadata is complete (Alembic, tests, the app)."""
 
-import okr.db.attribution  # noqa: F401 - registers the attribution tables
+from okr.db.attribution import AttributionCredit, AttributionRun, OpportunitySourcing
 from okr.db.audit import AuditEvent
 from okr.db.base import Base, metadata
 from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team
@@ -11,6 +11,8 @@ from okr.db.pipeline import Account, Campaign, FxRate, Lead, Opportunity, Opport
 __all__ = [
     "Account",
     "ApiToken",
+    "AttributionCredit",
+    "AttributionRun",
     "AuditEvent",
     "Base",
     "Campaign",
@@ -21,6 +23,7 @@ __all__ = [
     "Lead",
     "Objective",
     "Opportunity",
+    "OpportunitySourcing",
     "OpportunitySplit",
     "Period",
     "Person",
