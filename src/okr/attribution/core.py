@@ -765,6 +765,87 @@ def attribute(
                 yield from rows
 
 
+ROLE_BITS: Final = {Role.FIRST: 1, Role.LEAD_CREATION: 2, Role.OPPORTUNITY_CREATION: 4, Role.CLOSED_WON: 8}
+"""Each role's bit in a step's role mask (the `roles` column of the stored credit)."""
+
+
+class JourneyCredit(NamedTuple):
+    """One opportunity's journey in one scope with every model's weight and credit per step, side by side.
+
+    The same figures as `attribute`'s CreditRows, laid out per step: `units[m][i]` is step i's weight
+    under models[m] in units of 10^-WEIGHT_PLACES (summing to 10^10), `amounts[m][i]` its share of the
+    amount and `base[m][i]` its share of `base_amount` (the amount in the organisation's currency), both
+    split by the DESIGN 6.4 allocation over the same weights (None when there is no base amount). No
+    touch: `steps` is empty and every model's single entry is the whole amount (`unattributed`).
+    """
+
+    opportunity: Opportunity
+    scope: Scope
+    end: datetime
+    steps: list[Touch]
+    roles: list[int]
+    units: list[list[int]]
+    amounts: list[list[int]]
+    base: list[list[int] | None]
+
+
+def _spread(amount: int, units: Sequence[int], external_ids: Sequence[str]) -> list[int]:
+    result = [0] * len(units)
+    for i, share in _split_units(amount, units, external_ids):
+        result[i] = share
+    return result
+
+
+def journey_credits(
+    opportunities: Iterable[tuple[Opportunity, Sequence[Touch], int | None]],
+    *,
+    models: Sequence[ModelSpec],
+    scope: Scope,
+    removal_effects: Mapping[str, Decimal] | None = None,
+    lookback_days: int = LOOKBACK_DAYS,
+) -> Iterator[JourneyCredit]:
+    """Every model's credit per journey step for (opportunity, its account's touches, base amount) triples.
+
+    Revenue scope: only won opportunities (lost ones carry no revenue credit, open ones have none yet).
+    """
+    effects = None
+    if any(m.kind is ModelKind.DATA_DRIVEN for m in models):
+        if removal_effects is None:
+            raise AttributionError("a data-driven model needs the run's removal effects")
+        effects = _scaled_effects(removal_effects)
+    need_roles = any(m.kind is ModelKind.MILESTONE for m in models)
+    whole = [WEIGHT_UNITS]
+    for opportunity, account_touches, base_amount in opportunities:
+        if scope is Scope.REVENUE and opportunity.status != WON:
+            continue
+        end = scope_end(opportunity, scope)
+        if end is None:
+            continue
+        amount = opportunity.amount
+        steps = _window(account_touches, end, lookback_days)
+        n = len(steps)
+        held = roles(steps, opportunity=opportunity, scope=scope)
+        mask = [0] * max(n, 1)
+        for role, i in held.items():
+            mask[i] |= ROLE_BITS[role]
+        if n <= 1:
+            # No touch (`unattributed`) or one touch: every model gives the one entry everything.
+            base_one = None if base_amount is None else [base_amount]
+            k = len(models)
+            yield JourneyCredit(
+                opportunity, scope, end, steps, mask, [whole] * k, [[amount]] * k, [base_one] * k
+            )
+            continue
+        external_ids = [t.external_id for t in steps]
+        all_units, all_amounts, all_base = [], [], []
+        for model in models:
+            units = _units(model, steps, held if need_roles else {}, end, effects, external_ids)
+            all_units.append(units)
+            all_amounts.append(_spread(amount, units, external_ids))
+            all_base.append(None if base_amount is None else _spread(base_amount, units, external_ids))
+        yield JourneyCredit(opportunity, scope, end, steps, mask, all_units, all_amounts, all_base)
+
+
 # -- Sourced and influenced -------------------------------------------------------------------------
 
 

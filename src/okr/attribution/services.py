@@ -6,38 +6,50 @@ credit rows go to the database in batches.
 """
 
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 from typing import Any, Final
 
-from sqlalchemy import case, delete, func, insert, literal, select
+from sqlalchemy import case, delete, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from okr.attribution.core import (
+    FULL_PATH,
     LOOKBACK_DAYS,
     MARKETING,
     PRESETS,
     REMOVAL_EFFECT_DIGITS,
-    CreditRow,
+    UNATTRIBUTED,
+    JourneyCredit,
+    MilestoneWeights,
+    ModelSpec,
     Opportunity,
     RemovalEffects,
     Scope,
     Touch,
-    attribute,
     influenced_by_marketing,
-    journey,
+    journey_credits,
     markov_paths,
-    preset,
+    milestone_weight_problems,
     solve_removal_effects,
     sourced_by,
 )
-from okr.db.attribution import AttributionCredit, AttributionRun, OpportunitySourcing, RunStatus
+from okr.db.attribution import (
+    STORED_MODELS,
+    AttributionRun,
+    AttributionSetting,
+    OpportunitySourcing,
+    RunStatus,
+    attribution_credit,
+)
 from okr.db.models import Campaign, Lead, Person, Team, Touchpoint
 from okr.db.models import Opportunity as OpportunityRow
+from okr.kpis.services import dialect_sql
 from okr.lib.clock import utcnow
-from okr.lib.errors import NotFound
+from okr.lib.errors import ValidationFailed
 from okr.settings import Settings
 
 BATCH_SIZE: Final = 5000
@@ -50,35 +62,68 @@ _DECIMAL: Final = Context(prec=REMOVAL_EFFECT_DIGITS)
 
 @dataclass(frozen=True, slots=True)
 class _Deals:
-    """The opportunities by account, and each one's currency."""
+    """The opportunities by account, each one's currency and its amount in the organisation's currency."""
 
     by_account: dict[int, list[Opportunity]]
     currency: dict[int, str]
+    base: dict[int, int | None]
 
     @property
     def count(self) -> int:
         return len(self.currency)
 
 
-async def _opportunities(session: AsyncSession) -> _Deals:
+async def _opportunities(session: AsyncSession, settings: Settings, scope: Scope) -> _Deals:
+    """Every opportunity, with its amount converted as the dashboard converts it (rate of the scope's end)."""
+    o = OpportunityRow
+    sql = await dialect_sql(session, settings)
+    stamp = o.created_at if scope is Scope.PIPELINE else o.closed_at
     stmt = select(
-        OpportunityRow.id,
-        OpportunityRow.external_id,
-        OpportunityRow.account_id,
-        OpportunityRow.amount,
-        OpportunityRow.currency,
-        OpportunityRow.created_at,
-        OpportunityRow.closed_at,
-        OpportunityRow.status,
-    ).order_by(OpportunityRow.account_id, OpportunityRow.id)
-    deals = _Deals({}, {})
+        o.id,
+        o.external_id,
+        o.account_id,
+        o.amount,
+        o.currency,
+        o.created_at,
+        o.closed_at,
+        o.status,
+        sql.converted(o.amount, o.currency, stamp),
+    ).order_by(o.account_id, o.id)
+    deals = _Deals({}, {}, {})
     result = await session.stream(stmt.execution_options(yield_per=STREAM_CHUNK))
-    async for oid, ext, account_id, amount, currency, created_at, closed_at, status in result:
+    async for oid, ext, account_id, amount, currency, created_at, closed_at, status, base in result:
         deals.by_account.setdefault(account_id, []).append(
             Opportunity(oid, ext, amount, created_at, closed_at, status)
         )
         deals.currency[oid] = currency
+        deals.base[oid] = None if base is None else int(base)
     return deals
+
+
+class _Writer:
+    """Buffers rows and inserts them in batches (Core insert, executemany)."""
+
+    def __init__(self, session: AsyncSession, table: Any) -> None:
+        self.session = session
+        self.stmt = insert(table)
+        self.rows: list[dict[str, Any]] = []
+        self.written = 0
+
+    async def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= BATCH_SIZE:
+            await self.flush()
+
+    async def extend(self, rows: list[dict[str, Any]]) -> None:
+        self.rows += rows
+        if len(self.rows) >= BATCH_SIZE:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.rows:
+            await self.session.execute(self.stmt, self.rows)
+            self.written += len(self.rows)
+            self.rows = []
 
 
 def _touches_stmt() -> Any:
@@ -157,36 +202,130 @@ def _explain(effects: RemovalEffects) -> dict[str, Any]:
     }
 
 
+# -- Settings --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttributionConfig:
+    """What a run uses: the lookback window, the time-decay half life, the organisation's own milestone."""
+
+    lookback_days: int = LOOKBACK_DAYS
+    half_life_days: Decimal = Decimal(7)
+    custom: MilestoneWeights = FULL_PATH
+
+    def models(self) -> list[ModelSpec]:
+        """The stored models (STORED_MODELS, in order) with these settings."""
+        half_life = timedelta(microseconds=int(self.half_life_days * 86_400_000_000))
+        specs = {
+            **PRESETS,
+            "time_decay": ModelSpec.time_decay(half_life),
+            "custom": ModelSpec.custom_milestone(self.custom, name="custom"),
+        }
+        return [specs[name] for name in STORED_MODELS]
+
+
+MAX_LOOKBACK_DAYS: Final = 3650
+MAX_HALF_LIFE_DAYS: Final = Decimal(3650)
+
+
+async def load_config(session: AsyncSession) -> AttributionConfig:
+    """The organisation's attribution settings, or the defaults when none are saved."""
+    row = await session.scalar(select(AttributionSetting).order_by(AttributionSetting.id).limit(1))
+    if row is None:
+        return AttributionConfig()
+    weights = MilestoneWeights(
+        Decimal(row.first).normalize(),
+        Decimal(row.lead_creation).normalize(),
+        Decimal(row.opportunity_creation).normalize(),
+        Decimal(row.closed_won).normalize(),
+        Decimal(row.middle).normalize(),
+    )
+    return AttributionConfig(row.lookback_days, Decimal(row.half_life_days).normalize(), weights)
+
+
+def config_problems(
+    *, lookback_days: int, half_life_days: Decimal, weights: dict[str, Decimal]
+) -> list[dict[str, str]]:
+    """Each field's problem as {"field", "message"}; empty when the settings can be saved."""
+    errors: list[dict[str, str]] = []
+    if not 1 <= lookback_days <= MAX_LOOKBACK_DAYS:
+        errors.append({"field": "lookback_days", "message": f"must be 1 to {MAX_LOOKBACK_DAYS} days"})
+    if not half_life_days.is_finite() or not Decimal("0.01") <= half_life_days <= MAX_HALF_LIFE_DAYS:
+        errors.append({"field": "half_life_days", "message": f"must be 0.01 to {MAX_HALF_LIFE_DAYS} days"})
+    elif half_life_days != half_life_days.quantize(Decimal("0.01")):
+        errors.append({"field": "half_life_days", "message": "may have at most 2 decimals"})
+    names = ("first", "lead_creation", "opportunity_creation", "closed_won", "middle")
+    for problem in milestone_weight_problems(*(weights[n] for n in names)):
+        field_name = next((n for n in names if f"the {n.replace('_', '-')} " in problem), "weights")
+        if problem.startswith("the middle"):
+            field_name = "middle"
+        errors.append({"field": field_name, "message": problem})
+    return errors
+
+
+async def save_config(
+    session: AsyncSession,
+    *,
+    lookback_days: int,
+    half_life_days: Decimal,
+    weights: dict[str, Decimal],
+    by: int | None,
+) -> AttributionConfig:
+    """Validate and store the settings (ValidationFailed lists each field's problem); flushes only."""
+    errors = config_problems(lookback_days=lookback_days, half_life_days=half_life_days, weights=weights)
+    if errors:
+        raise ValidationFailed("the attribution settings were not saved", errors=errors)
+    row = await session.scalar(select(AttributionSetting).order_by(AttributionSetting.id).limit(1))
+    if row is None:
+        row = AttributionSetting()
+        session.add(row)
+    row.lookback_days = lookback_days
+    row.half_life_days = half_life_days
+    for name, value in weights.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    row.updated_by_id = by
+    await session.flush()
+    return await load_config(session)
+
+
 # -- Writing ---------------------------------------------------------------------------------------------
-
-
-class _Writer:
-    """Buffers rows and inserts them in batches (Core insert, executemany)."""
-
-    def __init__(self, session: AsyncSession, table: Any) -> None:
-        self.session = session
-        self.stmt = insert(table)
-        self.rows: list[dict[str, Any]] = []
-        self.written = 0
-
-    async def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= BATCH_SIZE:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if self.rows:
-            await self.session.execute(self.stmt, self.rows)
-            self.written += len(self.rows)
-            self.rows = []
 
 
 async def _delete_runs(session: AsyncSession, scope: Scope) -> None:
     runs = select(AttributionRun.id).where(AttributionRun.scope == scope.value).scalar_subquery()
     # Explicit deletes rather than relying on ON DELETE CASCADE being enforced everywhere.
-    await session.execute(delete(AttributionCredit).where(AttributionCredit.run_id.in_(runs)))
-    await session.execute(delete(OpportunitySourcing).where(OpportunitySourcing.run_id.in_(runs)))
+    await session.execute(delete(attribution_credit).where(attribution_credit.c.run_id.in_(runs)))
+    if scope is Scope.PIPELINE:
+        await session.execute(delete(OpportunitySourcing))
     await session.execute(delete(AttributionRun).where(AttributionRun.scope == scope.value))
+
+
+def _wide_rows(run_id: int, credit: JourneyCredit, currency: str) -> list[dict[str, Any]]:
+    """The stored rows of one journey: one per step (or one `unattributed` row), every model side by side."""
+    o = credit.opportunity
+    rows = []
+    for i in range(max(len(credit.steps), 1)):
+        t = credit.steps[i] if credit.steps else None
+        row: dict[str, Any] = {
+            "run_id": run_id,
+            "opportunity_id": o.id,
+            "position": i,
+            "touchpoint_id": t.id if t else None,
+            "campaign_id": t.campaign_id if t else None,
+            "channel": t.channel if t else UNATTRIBUTED,
+            "occurred_at": t.occurred_at if t else None,
+            "roles": credit.roles[i],
+            "period_at": credit.end,
+            "currency": currency,
+        }
+        for m, name in enumerate(STORED_MODELS):
+            base = credit.base[m]
+            row[f"{name}_units"] = credit.units[m][i]
+            row[f"{name}_amount"] = credit.amounts[m][i]
+            row[f"{name}_base"] = None if base is None else base[i]
+        rows.append(row)
+    return rows
 
 
 async def recompute(
@@ -194,14 +333,15 @@ async def recompute(
     *,
     settings: Settings,
     scope: Scope | str,
-    models: Sequence[str] = tuple(PRESETS),
-    lookback_days: int = LOOKBACK_DAYS,
+    config: AttributionConfig | None = None,
 ) -> AttributionRun:
-    """Recompute every model's credit for one scope, replacing that scope's previous run; flushes only."""
+    """Recompute every stored model's credit for one scope, replacing its previous run; flushes only."""
     scope = Scope(scope)
-    specs = [preset(name) for name in models]
+    config = config or await load_config(session)
+    specs = config.models()
+    lookback_days = config.lookback_days
     as_of = utcnow()
-    deals = await _opportunities(session)
+    deals = await _opportunities(session, settings, scope)
     effects = await _removal_effects(session, deals, lookback_days)
     removal = effects.as_decimals()
 
@@ -218,43 +358,22 @@ async def recompute(
     session.add(run)
     await session.flush()
 
-    credits = _Writer(session, AttributionCredit.__table__)
+    credits = _Writer(session, attribution_credit)
     sourcing = _Writer(session, OpportunitySourcing.__table__)
 
     async def account(opportunities: list[Opportunity], touches: list[Touch]) -> None:
-        rows: list[CreditRow] = list(
-            attribute(
-                [(o, touches) for o in opportunities],
-                models=specs,
-                scopes=(scope,),
-                removal_effects=removal,
-                lookback_days=lookback_days,
-            )
-        )
-        for row in rows:
-            await credits.add(
-                {
-                    "run_id": run.id,
-                    "opportunity_id": row.opportunity_id,
-                    "touchpoint_id": row.touchpoint_id,
-                    "campaign_id": row.campaign_id,
-                    "channel": row.channel,
-                    "model": row.model,
-                    "scope": row.scope.value,
-                    "weight": row.weight,
-                    "amount": row.amount,
-                    "currency": deals.currency[row.opportunity_id],
-                }
-            )
-        if scope is Scope.PIPELINE:
-            for o in opportunities:
-                steps = journey(o, touches, scope=Scope.PIPELINE, lookback_days=lookback_days)
+        triples = [(o, touches, deals.base.get(o.id)) for o in opportunities]
+        for credit in journey_credits(
+            triples, models=specs, scope=scope, removal_effects=removal, lookback_days=lookback_days
+        ):
+            await credits.extend(_wide_rows(run.id, credit, deals.currency[credit.opportunity.id]))
+            if scope is Scope.PIPELINE:
                 await sourcing.add(
                     {
-                        "opportunity_id": o.id,
-                        "sourced_by": sourced_by(steps),
-                        "influenced_by_marketing": influenced_by_marketing(steps),
-                        "first_campaign_id": steps[0].campaign_id if steps else None,
+                        "opportunity_id": credit.opportunity.id,
+                        "sourced_by": sourced_by(credit.steps),
+                        "influenced_by_marketing": influenced_by_marketing(credit.steps),
+                        "first_campaign_id": credit.steps[0].campaign_id if credit.steps else None,
                         "run_id": run.id,
                     }
                 )
@@ -278,84 +397,30 @@ async def recompute(
     return run
 
 
-# -- Reading the results ---------------------------------------------------------------------------------
+async def recompute_all(
+    session: AsyncSession, *, settings: Settings, config: AttributionConfig | None = None
+) -> list[AttributionRun]:
+    """Both scopes, pipeline first; flushes only."""
+    config = config or await load_config(session)
+    return [await recompute(session, settings=settings, scope=s, config=config) for s in Scope]
 
 
-@dataclass(frozen=True, slots=True)
-class CampaignTotal:
-    """A campaign's attributed amount in one currency (minor units); campaign None is `unattributed`."""
-
-    campaign_id: int | None
-    channel: str
-    currency: str
-    amount: int
-    opportunities: int
-
-
-@dataclass(frozen=True, slots=True)
-class OpportunityCredit:
-    """One stored credit row of an opportunity."""
-
-    touchpoint_id: int | None
-    campaign_id: int | None
-    channel: str
-    weight: Decimal
-    amount: int
-    currency: str
-
-
-async def _run_id(session: AsyncSession, run_or_scope: AttributionRun | int | Scope | str) -> int:
-    if isinstance(run_or_scope, AttributionRun):
-        return run_or_scope.id
-    if isinstance(run_or_scope, int):
-        return run_or_scope
-    scope = Scope(run_or_scope)
-    run_id = await session.scalar(
-        select(AttributionRun.id)
-        .where(AttributionRun.scope == scope.value)
+async def latest_run(session: AsyncSession, scope: Scope | str) -> AttributionRun | None:
+    """The scope's current run (the newest that succeeded), or None before the first recompute."""
+    return await session.scalar(
+        select(AttributionRun)
+        .where(AttributionRun.scope == Scope(scope).value, AttributionRun.status == RunStatus.SUCCEEDED.value)
         .order_by(AttributionRun.computed_at.desc(), AttributionRun.id.desc())
         .limit(1)
     )
-    if run_id is None:
-        raise NotFound(f"no attribution run for the {scope.value} scope yet: recompute attribution first")
-    return int(run_id)
-
-
-async def campaign_totals(
-    session: AsyncSession, *, run_or_scope: AttributionRun | int | Scope | str, model: str
-) -> list[CampaignTotal]:
-    """Each campaign's amount under `model` in a run (or the latest run of a scope), largest first."""
-    run_id = await _run_id(session, run_or_scope)
-    c = AttributionCredit
-    total = func.sum(c.amount)
-    rows = await session.execute(
-        select(c.campaign_id, c.channel, c.currency, total, func.count(func.distinct(c.opportunity_id)))
-        .where(c.run_id == run_id, c.model == model)
-        .group_by(c.campaign_id, c.channel, c.currency)
-        .order_by(total.desc(), c.campaign_id)
-    )
-    return [CampaignTotal(cid, ch, cur, int(amount), int(n)) for cid, ch, cur, amount, n in rows]
-
-
-async def opportunity_credit(
-    session: AsyncSession, *, opportunity_id: int, model: str, scope: Scope | str
-) -> list[OpportunityCredit]:
-    """The credit rows of one opportunity under `model` in the latest run of `scope`."""
-    run_id = await _run_id(session, Scope(scope))
-    c = AttributionCredit
-    rows = await session.execute(
-        select(c.touchpoint_id, c.campaign_id, c.channel, c.weight, c.amount, c.currency)
-        .where(c.run_id == run_id, c.model == model, c.opportunity_id == opportunity_id)
-        .order_by(c.amount.desc(), c.touchpoint_id)
-    )
-    return [OpportunityCredit(t, cid, ch, Decimal(w), int(a), cur) for t, cid, ch, w, a, cur in rows]
 
 
 __all__ = [
-    "BATCH_SIZE",
-    "CampaignTotal",
-    "OpportunityCredit",
-    "campaign_totals",
-    "opportunity_credit",
+    "AttributionConfig",
+    "config_problems",
+    "latest_run",
+    "load_config",
     "recompute",
+    "recompute_all",
+    "save_config",
 ]

@@ -7,12 +7,24 @@ data, replaced whole by the next run, and such keys would slow the bulk insert a
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from okr.db.base import Base, Rate
+from okr.db.base import Base, Rate, metadata
 
 
 class RunStatus(enum.StrEnum):
@@ -42,25 +54,82 @@ class AttributionRun(Base):
     )
 
 
-class AttributionCredit(Base):
-    """One touch's (or the `unattributed` bucket's) share of an opportunity under one model and scope."""
+STORED_MODELS: Final = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "time_decay",
+    "u_shaped",
+    "w_shaped",
+    "full_path",
+    "custom",
+    "data_driven",
+)
+"""The models every run computes, in this order: the presets, the organisation's own milestone weights
+(`custom`, see AttributionSetting), and data-driven. Their names are the column prefixes below."""
 
-    run_id: Mapped[int] = mapped_column(ForeignKey("attribution_run.id", ondelete="CASCADE"))
-    opportunity_id: Mapped[int] = mapped_column(BigInteger)
-    touchpoint_id: Mapped[int | None] = mapped_column(BigInteger)
-    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
-    channel: Mapped[str] = mapped_column(String(50))
-    model: Mapped[str] = mapped_column(String(64))
-    scope: Mapped[str] = mapped_column(String(16))
-    weight: Mapped[Decimal] = mapped_column(Rate)
-    amount: Mapped[int] = mapped_column(BigInteger, comment="minor units of `currency`")
-    currency: Mapped[str] = mapped_column(String(3))
 
-    __table_args__ = (
-        Index("ix_attribution_credit_run_id_model_campaign_id", "run_id", "model", "campaign_id"),
-        Index("ix_attribution_credit_run_id_model_opportunity_id", "run_id", "model", "opportunity_id"),
-        Index("ix_attribution_credit_run_id_model_channel", "run_id", "model", "channel"),
-    )
+def _model_columns() -> list[Column[Any]]:
+    columns: list[Column[Any]] = []
+    for model in STORED_MODELS:
+        columns += [
+            Column(f"{model}_units", BigInteger, nullable=False, comment="weight in units of 10^-10"),
+            Column(f"{model}_amount", BigInteger, nullable=False, comment="minor units of `currency`"),
+            Column(f"{model}_base", BigInteger, comment="minor units of the base currency; NULL: no rate"),
+        ]
+    return columns
+
+
+attribution_credit: Final = Table(
+    "attribution_credit",
+    metadata,
+    Column("run_id", ForeignKey("attribution_run.id", ondelete="CASCADE"), primary_key=True),
+    Column("opportunity_id", BigInteger, primary_key=True),
+    Column("position", Integer, primary_key=True, comment="the step's place in the journey, from 0"),
+    Column("touchpoint_id", BigInteger, comment="NULL: the `unattributed` bucket"),
+    Column("campaign_id", BigInteger),
+    Column("channel", String(50), nullable=False),
+    Column("occurred_at", DateTimeUTC(timezone=True)),
+    Column(
+        "roles",
+        SmallInteger,
+        nullable=False,
+        comment="bit mask: 1 first, 2 lead-creation, 4 opp-creation, 8 won",
+    ),
+    Column(
+        "period_at",
+        DateTimeUTC(timezone=True),
+        nullable=False,
+        comment="the scope's end: created_at or closed_at",
+    ),
+    Column("currency", String(3), nullable=False),
+    *_model_columns(),
+    Index("ix_attribution_credit_run_id_period_at", "run_id", "period_at"),
+    Index("ix_attribution_credit_run_id_campaign_id", "run_id", "campaign_id"),
+    comment="One step of an opportunity's journey in one run, with its weight and credit under every model",
+)
+"""Credit rows (DESIGN 3): one per journey step (or the `unattributed` bucket) and run, wide: each stored
+model's weight and amount are columns of the step. A credit row in DESIGN's sense, (opportunity,
+touchpoint, campaign, channel, model, scope, weight, amount), is one step read under one model (the
+scope is the run's). One wide row instead of one row per model keeps a run's writes to the number of
+journey steps, which is what lets a full recompute finish in seconds (docs/decisions.md)."""
+
+
+class AttributionSetting(Base):
+    """The organisation's attribution settings: lookback, time-decay half life, its own milestone weights.
+
+    One row (the first); none means the defaults. A change is followed by a recompute.
+    """
+
+    lookback_days: Mapped[int] = mapped_column(Integer, default=365)
+    half_life_days: Mapped[Decimal] = mapped_column(Rate, default=Decimal(7))
+    first: Mapped[Decimal] = mapped_column(Rate)
+    lead_creation: Mapped[Decimal] = mapped_column(Rate)
+    opportunity_creation: Mapped[Decimal] = mapped_column(Rate)
+    closed_won: Mapped[Decimal] = mapped_column(Rate)
+    middle: Mapped[Decimal] = mapped_column(Rate)
+    updated_at: Mapped[dt.datetime]
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
 
 
 class OpportunitySourcing(Base):

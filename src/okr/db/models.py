@@ -1,6 +1,6 @@
 """Every table, imported once so the metadata is complete (Alembic, tests, the app)."""
 
-from okr.db.attribution import AttributionCredit, AttributionRun, OpportunitySourcing
+from okr.db.attribution import AttributionRun, AttributionSetting, OpportunitySourcing, attribution_credit
 from okr.db.audit import AuditEvent
 from okr.db.base import Base, metadata
 from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team
@@ -11,8 +11,8 @@ from okr.db.pipeline import Account, Campaign, FxRate, Lead, Opportunity, Opport
 __all__ = [
     "Account",
     "ApiToken",
-    "AttributionCredit",
     "AttributionRun",
+    "AttributionSetting",
     "AuditEvent",
     "Base",
     "Campaign",
@@ -30,6 +30,7 @@ __all__ = [
     "Team",
     "Touchpoint",
     "WebSession",
+    "attribution_credit",
     "key_result_owner",
     "metadata",
     "objective_team",

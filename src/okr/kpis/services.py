@@ -171,7 +171,8 @@ class _Sql:
         return case((currency == self.currency, amount), else_=foreign)
 
 
-async def _sql(session: AsyncSession, settings: Settings) -> _Sql:
+async def dialect_sql(session: AsyncSession, settings: Settings) -> _Sql:
+    """The expressions (dates, FX conversion) written for this session's database."""
     conn = await session.connection()
     sqlite = conn.dialect.name == "sqlite"
     if sqlite:
@@ -408,7 +409,7 @@ async def quarter_figures(
     session: AsyncSession, *, settings: Settings, quarter: Quarter, cutoff: dt.datetime | None = None
 ) -> QuarterFigures:
     """The dashboard KPIs of one quarter from three aggregate queries, also up to `cutoff` when given."""
-    sql = await _sql(session, settings)
+    sql = await dialect_sql(session, settings)
     start, end = period_bounds(settings, quarter)
     warnings: list[DataWarning] = []
 
@@ -668,7 +669,7 @@ async def _opportunity_records(
     sort: str,
     descending: bool,
 ) -> RecordPage:
-    sql = await _sql(session, settings)
+    sql = await dialect_sql(session, settings)
     start, end = period_bounds(settings, quarter)
     by_close = kpi.name in ("revenue_won", "win_rate")
     sourced_only = kpi.name == "pipeline_sourced_marketing"

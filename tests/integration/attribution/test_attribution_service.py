@@ -1,6 +1,9 @@
 """Attribution runs end to end on a small hand-built data set, on SQLite and PostgreSQL."""
 
+import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -9,16 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.integration.kpis.pipeline_data import PipelineData, at
 
 from okr.attribution import services
-from okr.attribution.core import PRESETS, solve_removal_effects
-from okr.db.attribution import AttributionCredit, AttributionRun, OpportunitySourcing
-from okr.db.models import Opportunity
-from okr.lib.errors import NotFound
+from okr.attribution.core import Opportunity as CoreOpportunity
+from okr.attribution.core import Scope, Touch, attribute, solve_removal_effects
+from okr.db.attribution import STORED_MODELS, AttributionRun, OpportunitySourcing, attribution_credit
+from okr.db.models import Campaign, FxRate, Lead, Opportunity, Person, Team, Touchpoint
 from okr.settings import Settings
 
 
 async def _data_set(db: AsyncSession) -> dict[str, Opportunity]:
     """Four accounts with deals (won, lost, open, one without touches) and one account with touches only."""
     d = PipelineData(db)
+    db.add(FxRate(currency="EUR", rate_to_base=Decimal("1.08642"), valid_from=dt.date(2026, 1, 1)))
     marketer = await d.person("mia@example.com", "marketing")
     sdr = await d.person("sam@example.com", "sdr")
     seller = await d.person("sue@example.com", "sales")
@@ -84,11 +88,42 @@ async def _data_set(db: AsyncSession) -> dict[str, Opportunity]:
     return {"won": won, "lost": lost, "open": open_, "bare": bare, "small": small}
 
 
-async def _credits(db: AsyncSession, scope: str) -> dict[tuple[str, int], list[AttributionCredit]]:
-    rows = (await db.scalars(select(AttributionCredit).where(AttributionCredit.scope == scope))).all()
-    by: dict[tuple[str, int], list[AttributionCredit]] = defaultdict(list)
+@dataclass(frozen=True)
+class Credit:
+    """One stored step read under one model: a credit row in DESIGN 3's sense."""
+
+    run_id: int
+    touchpoint_id: int | None
+    campaign_id: int | None
+    channel: str
+    currency: str
+    weight: Decimal
+    amount: int
+    base: int | None
+
+
+async def _credits(db: AsyncSession, scope: str) -> dict[tuple[str, int], list[Credit]]:
+    c = attribution_credit.c
+    run = select(AttributionRun.id).where(AttributionRun.scope == scope).scalar_subquery()
+    rows = (await db.execute(select(attribution_credit).where(c.run_id == run).order_by(c.position))).all()
+    by: dict[tuple[str, int], list[Credit]] = defaultdict(list)
     for row in rows:
-        by[row.model, row.opportunity_id].append(row)
+        r = row._mapping
+        for model in STORED_MODELS:
+            units = r[f"{model}_units"]
+            if units:  # a step of weight 0 is no credit under that model
+                by[model, r["opportunity_id"]].append(
+                    Credit(
+                        r["run_id"],
+                        r["touchpoint_id"],
+                        r["campaign_id"],
+                        r["channel"],
+                        r["currency"],
+                        Decimal(units).scaleb(-10),
+                        r[f"{model}_amount"],
+                        r[f"{model}_base"],
+                    )
+                )
     return by
 
 
@@ -96,8 +131,7 @@ async def test_recompute_stores_exact_credit_sourcing_and_removal_effects(
     db: AsyncSession, settings: Settings
 ) -> None:
     opps = await _data_set(db)
-    with pytest.raises(NotFound):
-        await services.campaign_totals(db, run_or_scope="pipeline", model="linear")
+    assert await services.latest_run(db, "pipeline") is None
 
     pipeline = await services.recompute(db, settings=settings, scope="pipeline")
     revenue = await services.recompute(db, settings=settings, scope="revenue")
@@ -107,22 +141,27 @@ async def test_recompute_stores_exact_credit_sourcing_and_removal_effects(
 
     # Pipeline scope: every deal, every model, credits add up to the amount exactly, in its currency.
     by = await _credits(db, "pipeline")
-    for model in PRESETS:
+    for model in STORED_MODELS:
         for opp in opps.values():
             rows = by[model, opp.id]
             assert sum(r.amount for r in rows) == opp.amount, (model, opp.external_id)
+            assert sum(r.weight for r in rows) == 1
             assert {r.currency for r in rows} == {opp.currency}
             assert all(r.run_id == pipeline.id for r in rows)
+            # In the organisation's currency: the converted amount, split over the same weights.
+            base = sum(r.base or 0 for r in rows)
+            assert base == (opp.amount if opp.currency == "USD" else base), (model, opp.external_id)
+    assert sum(r.base or 0 for r in by["linear", opps["lost"].id]) == 54_321  # 50,000 EUR x 1.08642
     # Revenue scope: only won deals carry credit.
     by_revenue = await _credits(db, "revenue")
     assert {opp_id for _, opp_id in by_revenue} == {opps["won"].id, opps["bare"].id, opps["small"].id}
-    for model in PRESETS:
+    for model in STORED_MODELS:
         for key in ("won", "bare", "small"):
             assert sum(r.amount for r in by_revenue[model, opps[key].id]) == opps[key].amount
 
     # The deal without touches: one unattributed row per model and scope.
     for scope_rows in (by, by_revenue):
-        for model in PRESETS:
+        for model in STORED_MODELS:
             (row,) = scope_rows[model, opps["bare"].id]
             assert (row.channel, row.touchpoint_id, row.campaign_id, row.amount) == (
                 "unattributed",
@@ -168,40 +207,82 @@ async def test_recompute_stores_exact_credit_sourcing_and_removal_effects(
         assert Fraction(values["without"]["fraction"]) == expected.without[channel]
         assert values["removal_effect"]["decimal"] == str(expected.as_decimals()[channel])
 
-    # Read helpers.
-    credit = await services.opportunity_credit(
-        db, opportunity_id=opps["bare"].id, model="linear", scope="pipeline"
-    )
-    assert [(c.channel, c.amount, c.currency) for c in credit] == [("unattributed", 12_345, "USD")]
-    totals = await services.campaign_totals(db, run_or_scope="pipeline", model="first_touch")
-    assert sum(t.amount for t in totals if t.currency == "USD") == 1_000_001 + 77_777 + 12_345 + 3
-    assert sum(t.amount for t in totals if t.currency == "EUR") == 50_000
-    assert totals == await services.campaign_totals(db, run_or_scope=pipeline.id, model="first_touch")
+    # The stored rows are the very rows the core's `attribute` makes, model by model.
+    assert await services.latest_run(db, "pipeline") == pipeline
+    data = await _core_input(db)
+    config = await services.load_config(db)
+    for scope, stored_by, effects in (
+        (Scope.PIPELINE, by, pipeline.removal_effects),
+        (Scope.REVENUE, by_revenue, revenue.removal_effects),
+    ):
+        assert effects is not None
+        decimals = {c: Decimal(v["removal_effect"]["decimal"]) for c, v in effects["channels"].items()}
+        expected_rows = attribute(data, models=config.models(), scopes=(scope,), removal_effects=decimals)
+        expected_by: dict[tuple[str, int], list[tuple[object, ...]]] = defaultdict(list)
+        for row in expected_rows:
+            expected_by[row.model, row.opportunity_id].append(
+                (row.touchpoint_id, row.campaign_id, row.channel, row.weight, row.amount)
+            )
+        got = {
+            key: [(r.touchpoint_id, r.campaign_id, r.channel, r.weight, r.amount) for r in rows]
+            for key, rows in stored_by.items()
+        }
+        assert got == expected_by
 
     # A second run replaces the first: same rows, no duplicates, one run per scope.
-    counts = await db.scalar(select(func.count()).select_from(AttributionCredit))
+    counts = await db.scalar(select(func.count()).select_from(attribution_credit))
     again = await services.recompute(db, settings=settings, scope="pipeline")
     await db.commit()
     assert again.id != pipeline.id
-    assert await db.scalar(select(func.count()).select_from(AttributionCredit)) == counts
+    assert await db.scalar(select(func.count()).select_from(attribution_credit)) == counts
     runs = (await db.execute(select(AttributionRun.scope, AttributionRun.id))).all()
     assert sorted(runs) == sorted([("pipeline", again.id), ("revenue", revenue.id)])
     assert await db.scalar(select(func.count()).select_from(OpportunitySourcing)) == 5
-    stale = select(func.count()).where(AttributionCredit.run_id == pipeline.id)
+    stale = select(func.count()).where(attribution_credit.c.run_id == pipeline.id)
     assert await db.scalar(stale) == 0
 
 
-async def test_recompute_with_small_batches_and_few_models(
+async def _core_input(db: AsyncSession) -> list[tuple[CoreOpportunity, list[Touch]]]:
+    """Every opportunity with its account's touches, read plainly, as the core takes them."""
+    touches: dict[int, list[Touch]] = defaultdict(list)
+    rows = await db.execute(
+        select(Lead.account_id, Touchpoint, Campaign.channel, Team.name, Lead.created_at)
+        .join(Lead, Lead.id == Touchpoint.lead_id)
+        .join(Campaign, Campaign.id == Touchpoint.campaign_id)
+        .outerjoin(Person, Person.id == Campaign.owner_id)
+        .outerjoin(Team, Team.id == Person.team_id)
+    )
+    for account_id, t, channel, team, lead_created_at in rows:
+        touches[account_id].append(
+            Touch(
+                t.id,
+                t.external_id,
+                t.occurred_at,
+                t.campaign_id,
+                channel,
+                team or "marketing",
+                lead_created_at,
+            )
+        )
+    return [
+        (
+            CoreOpportunity(o.id, o.external_id, o.amount, o.created_at, o.closed_at, o.status),
+            touches[o.account_id],
+        )
+        for o in (await db.scalars(select(Opportunity).order_by(Opportunity.id))).all()
+    ]
+
+
+async def test_recompute_with_small_batches(
     db: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opps = await _data_set(db)
     # Writes interleave with the open touch cursor, which is read one row at a time.
     monkeypatch.setattr(services, "BATCH_SIZE", 2)
     monkeypatch.setattr(services, "STREAM_CHUNK", 1)
-    run = await services.recompute(db, settings=settings, scope="revenue", models=["linear", "data_driven"])
+    run = await services.recompute(db, settings=settings, scope="revenue")
     await db.flush()
     by = await _credits(db, "revenue")
-    assert {m for m, _ in by} == {"linear", "data_driven"}
     for model in ("linear", "data_driven"):
         assert sum(r.amount for r in by[model, opps["won"].id]) == opps["won"].amount
     assert await db.scalar(select(func.count()).select_from(OpportunitySourcing)) == 0
