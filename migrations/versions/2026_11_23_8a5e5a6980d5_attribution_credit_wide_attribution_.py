@@ -42,10 +42,43 @@ def _run_fk(table: str) -> sa.ForeignKeyConstraint:
     )
 
 
+def _sourcing(*, per_run: bool) -> None:
+    op.create_table(
+        "opportunity_sourcing",
+        sa.Column("id", RUN_ID, sa.Identity(always=False, start=1, increment=1), nullable=False),
+        sa.Column("opportunity_id", RUN_ID, nullable=False),
+        sa.Column(
+            "sourced_by",
+            sa.String(length=64),
+            nullable=False,
+            comment="marketing, sdr, sales, ... or unattributed",
+        ),
+        sa.Column("influenced_by_marketing", sa.Boolean(), nullable=False),
+        sa.Column("first_campaign_id", sa.BigInteger(), nullable=True),
+        sa.Column("run_id", RUN_ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["opportunity_id"],
+            ["opportunity.id"],
+            name=op.f("fk_opportunity_sourcing_opportunity_id_opportunity"),
+            ondelete="CASCADE",
+        ),
+        _run_fk("opportunity_sourcing"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_opportunity_sourcing")),
+        sa.UniqueConstraint("run_id", "opportunity_id", name=op.f("uq_opportunity_sourcing_run_id"))
+        if per_run
+        else sa.UniqueConstraint("opportunity_id", name=op.f("uq_opportunity_sourcing_opportunity_id")),
+    )
+    if not per_run:
+        op.create_index("ix_opportunity_sourcing_run_id", "opportunity_sourcing", ["run_id"])
+        op.create_index("ix_opportunity_sourcing_sourced_by", "opportunity_sourcing", ["sourced_by"])
+
+
 def upgrade() -> None:
-    op.execute("DELETE FROM opportunity_sourcing")
+    # Derived data: every run is dropped (a recompute makes them again).
+    op.drop_table("opportunity_sourcing")
     op.drop_table("attribution_credit")
     op.execute("DELETE FROM attribution_run")
+    _sourcing(per_run=True)
     model_columns = []
     for m in MODELS:
         model_columns += [
@@ -80,7 +113,7 @@ def upgrade() -> None:
         *model_columns,
         _run_fk("attribution_credit"),
         sa.PrimaryKeyConstraint("run_id", "opportunity_id", "position", name=op.f("pk_attribution_credit")),
-        comment="One step of an opportunity's journey in one run, with its weight and credit under every model",
+        comment="One journey step of an opportunity in a run, with every model's weight and credit",
     )
     op.create_index(
         "ix_attribution_credit_run_id_campaign_id", "attribution_credit", ["run_id", "campaign_id"]
@@ -115,9 +148,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("attribution_setting")
-    op.execute("DELETE FROM opportunity_sourcing")
+    op.drop_table("opportunity_sourcing")
     op.drop_table("attribution_credit")
     op.execute("DELETE FROM attribution_run")
+    _sourcing(per_run=False)
     op.create_table(
         "attribution_credit",
         sa.Column("id", RUN_ID, sa.Identity(always=False, start=1, increment=1), nullable=False),

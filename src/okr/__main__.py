@@ -1,6 +1,7 @@
 """`okr` command line: serve, db, import, demo, users, tokens."""
 
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
@@ -142,6 +143,33 @@ def import_(folder: Path) -> None:
     ok = _run(jobs.run_import(settings=_settings(), folder=folder, echo=click.echo))
     if not ok:
         sys.exit(1)
+
+
+# -- attribution -------------------------------------------------------------------------------
+
+
+@cli.group()
+def attribution() -> None:
+    """Attribution runs (DESIGN 3)."""
+    # The run logs its phases (read, removal effects, credit and write) at INFO.
+    logging.basicConfig(level=logging.INFO, format="  %(message)s")
+
+
+@attribution.command("recompute")
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice(["pipeline", "revenue"]),
+    multiple=True,
+    help="Only this scope (repeatable); both by default.",
+)
+def attribution_recompute(scopes: tuple[str, ...]) -> None:
+    """Recompute every model's credit from the data in the database, replacing the previous runs."""
+    from okr import jobs
+    from okr.attribution.core import Scope
+
+    chosen = [Scope(s) for s in scopes] or list(Scope)
+    _run(jobs.recompute_attribution(settings=_settings(), scopes=chosen, echo=click.echo))
 
 
 # -- demo --------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from okr.attribution.core import Scope
+from okr.attribution.parallel import run_recompute
 from okr.auth.services import create_token
 from okr.db.engine import open_session, write_intent
 from okr.demo.services import Echo, report
@@ -44,3 +46,9 @@ async def add_token(*, settings: Settings, email: str, name: str, scopes: list[s
             _, plaintext = await create_token(session, person_id=person.id, name=name, scopes=scopes)
             await session.commit()
     return plaintext
+
+
+async def recompute_attribution(*, settings: Settings, scopes: list[Scope], echo: Echo) -> None:
+    """Recompute every model's credit for the scopes (each scope one run, committed when whole)."""
+    for run in await run_recompute(settings, scopes):
+        echo(f"  {run.scope:<9} {run.opportunities:>9,} opportunities recomputed")

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+    attribution_workers: int = Field(default=0, ge=0, le=16)
     templates_dir: Path = PROJECT_ROOT / "templates"
     secret_generated: bool = False
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -106,7 +107,7 @@ attribution_credit: Final = Table(
     *_model_columns(),
     Index("ix_attribution_credit_run_id_period_at", "run_id", "period_at"),
     Index("ix_attribution_credit_run_id_campaign_id", "run_id", "campaign_id"),
-    comment="One step of an opportunity's journey in one run, with its weight and credit under every model",
+    comment="One journey step of an opportunity in a run, with every model's weight and credit",
 )
 """Credit rows (DESIGN 3): one per journey step (or the `unattributed` bucket) and run, wide: each stored
 model's weight and amount are columns of the step. A credit row in DESIGN's sense, (opportunity,
@@ -133,12 +134,12 @@ class AttributionSetting(Base):
 
 
 class OpportunitySourcing(Base):
-    """Who sourced an opportunity's pipeline (DESIGN 3), from the latest pipeline-scope run."""
+    """Who sourced an opportunity's pipeline (DESIGN 3), per pipeline-scope run (read the current run's)."""
 
-    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunity.id", ondelete="CASCADE"), unique=True)
+    opportunity_id: Mapped[int] = mapped_column(ForeignKey("opportunity.id", ondelete="CASCADE"))
     sourced_by: Mapped[str] = mapped_column(String(64), comment="marketing, sdr, sales, ... or unattributed")
     influenced_by_marketing: Mapped[bool]
     first_campaign_id: Mapped[int | None] = mapped_column(BigInteger)
-    run_id: Mapped[int] = mapped_column(ForeignKey("attribution_run.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("attribution_run.id", ondelete="CASCADE"))
 
-    __table_args__ = (Index("ix_opportunity_sourcing_sourced_by", "sourced_by"),)
+    __table_args__ = (UniqueConstraint("run_id", "opportunity_id"),)

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okr.attribution.parallel import run_recompute
 from okr.db.engine import create_engine, session_factory, write_intent
 from okr.db.people import Person
 from okr.demo import core
@@ -77,6 +78,8 @@ async def load_demo(*, settings: Settings, seed: int, scale: str, echo: Echo) ->
                         return False
                     await finish_demo(session, settings=settings)
                     await session.commit()
+            echo("Computing attribution (every model, both scopes)...")
+            await run_recompute(settings)
         finally:
             await engine.dispose()
     return True

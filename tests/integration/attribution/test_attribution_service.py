@@ -5,16 +5,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.integration.kpis.pipeline_data import PipelineData, at
 
-from okr.attribution import services
+from okr.attribution import parallel, services
 from okr.attribution.core import Opportunity as CoreOpportunity
 from okr.attribution.core import Scope, Touch, attribute, solve_removal_effects
+from okr.attribution.parallel import WorkerFailed, run_recompute
 from okr.db.attribution import STORED_MODELS, AttributionRun, OpportunitySourcing, attribution_credit
+from okr.db.engine import create_engine
 from okr.db.models import Campaign, FxRate, Lead, Opportunity, Person, Team, Touchpoint
 from okr.settings import Settings
 
@@ -277,9 +280,8 @@ async def test_recompute_with_small_batches(
     db: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opps = await _data_set(db)
-    # Writes interleave with the open touch cursor, which is read one row at a time.
+    # Many small writes through the driver, in the session's transaction.
     monkeypatch.setattr(services, "BATCH_SIZE", 2)
-    monkeypatch.setattr(services, "STREAM_CHUNK", 1)
     run = await services.recompute(db, settings=settings, scope="revenue")
     await db.flush()
     by = await _credits(db, "revenue")
@@ -287,3 +289,63 @@ async def test_recompute_with_small_batches(
         assert sum(r.amount for r in by[model, opps["won"].id]) == opps["won"].amount
     assert await db.scalar(select(func.count()).select_from(OpportunitySourcing)) == 0
     assert run.removal_effects is not None
+
+
+async def _stored_rows(db: AsyncSession) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored credit and sourcing row by scope, the run id left out."""
+    scope_of = dict((await db.execute(select(AttributionRun.id, AttributionRun.scope))).all())
+    found: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    c = attribution_credit.c
+    for row in await db.execute(select(attribution_credit).order_by(c.run_id, c.opportunity_id, c.position)):
+        found[scope_of[row.run_id]].append(tuple(row)[1:])
+    for s in (
+        await db.scalars(select(OpportunitySourcing).order_by(OpportunitySourcing.opportunity_id))
+    ).all():
+        found["sourcing"].append(
+            (s.opportunity_id, s.sourced_by, s.influenced_by_marketing, s.first_campaign_id)
+        )
+    return found
+
+
+async def test_worker_processes_store_the_same_rows_as_one_process(
+    db: AsyncSession, settings: Settings
+) -> None:
+    await _data_set(db)
+    await db.commit()  # workers read the committed data
+
+    single = await run_recompute(settings, workers=1)
+    assert [r.scope for r in single] == ["pipeline", "revenue"]
+    one_process = await _stored_rows(db)
+    await db.commit()
+    assert len(one_process["pipeline"]) > 5 and len(one_process["sourcing"]) == 5
+
+    parallel = await run_recompute(settings, workers=3)
+    in_parts = await _stored_rows(db)
+    assert in_parts == one_process
+    # The new runs replaced the old ones, whole; every run succeeded and explains the same effects.
+    runs = (await db.scalars(select(AttributionRun))).all()
+    assert {r.id for r in runs} == {r.id for r in parallel}
+    assert all(r.status == "succeeded" for r in runs)
+    for before, after in zip(single, parallel, strict=True):
+        assert before.removal_effects == after.removal_effects
+        assert before.opportunities == after.opportunities == 5
+
+
+async def test_a_failed_worker_fails_the_run_and_keeps_the_previous_one(
+    db: AsyncSession, settings: Settings, tmp_path: Path
+) -> None:
+    await _data_set(db)
+    await db.commit()
+    (previous,) = await run_recompute(settings, [Scope.PIPELINE], workers=1)
+    # The workers get a database without the tables: they fail on their first read.
+    broken = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"})
+    engine = create_engine(settings)
+    try:
+        with pytest.raises(WorkerFailed, match="no such table"):
+            await parallel._in_parts(engine, broken, Scope.PIPELINE, await services.load_config(db), 2)
+    finally:
+        await engine.dispose()
+    await db.commit()
+    current = await services.latest_run(db, "pipeline")
+    assert current is not None and current.id == previous.id
+    assert await db.scalar(select(func.count()).select_from(AttributionRun)) == 1

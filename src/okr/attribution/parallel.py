@@ -1,0 +1,240 @@
+"""Attribution runs as jobs: in this process for small data, over worker processes for big data.
+
+A run is CPU-bound Python (a million touches, every model for 50,000 journeys), so one process per core
+is what makes a recompute take seconds. Each worker reads one part of the accounts (its own connection,
+committed data), sends its Markov path counts, receives the solved removal effects and the new run's
+id, and writes its own rows (COPY on PostgreSQL, in parallel; batched inserts on SQLite, which takes one
+writer at a time). The run stays `running`, invisible to every page, until all rows are written; then
+one transaction marks it `succeeded` and deletes the scope's previous run, so readers switch from one
+whole run to the next. A failed run deletes its own rows. Workers never fork the parent itself, which
+may be a web server whose event loop and driver threads a fork would copy mid-flight.
+"""
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import queue
+import traceback
+from collections import Counter
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from okr.attribution import services
+from okr.attribution.core import Scope
+from okr.db.attribution import AttributionRun, RunStatus
+from okr.db.engine import create_engine, session_factory, write_intent
+from okr.db.models import Opportunity
+from okr.lib.clock import utcnow
+from okr.settings import Settings
+
+log = logging.getLogger("okr.attribution")
+PARALLEL_MIN: Final = 10_000
+"""Fewer opportunities than this are computed in the calling process (starting workers costs ~1 s)."""
+MAX_WORKERS: Final = 4
+# Fork server where there is one (Linux): it imports okr once, then forks each worker ready to run;
+# elsewhere a fresh interpreter per worker.
+_CONTEXT: Final = multiprocessing.get_context(
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
+if _CONTEXT.get_start_method() == "forkserver":
+    _CONTEXT.set_forkserver_preload([__name__])
+_POLL_SECONDS: Final = 0.5
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process failed or died; the run is abandoned and its rows deleted."""
+
+
+async def run_recompute(
+    settings: Settings, scopes: Sequence[Scope] = tuple(Scope), *, workers: int | None = None
+) -> list[AttributionRun]:
+    """Recompute every model's credit for the scopes from the committed data, each scope its own run.
+
+    `workers`: processes per run (default `settings.attribution_workers`; 0 = one per CPU, at most 4;
+    1 = in this process). Below PARALLEL_MIN opportunities the run stays in this process.
+    """
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            config = await services.load_config(session)
+            count = await session.scalar(select(func.count()).select_from(Opportunity)) or 0
+        parts = _parts(settings, workers, count)
+        runs = []
+        for scope in scopes:
+            if parts == 1:
+                async with session_factory(engine)() as session:
+                    with write_intent():
+                        run = await services.recompute(session, settings=settings, scope=scope, config=config)
+                        await session.commit()
+            else:
+                run = await _in_parts(engine, settings, scope, config, parts)
+            runs.append(run)
+        return runs
+    finally:
+        await engine.dispose()
+
+
+def _parts(settings: Settings, workers: int | None, opportunities: int) -> int:
+    wanted = settings.attribution_workers if workers is None else workers
+    if wanted == 0:
+        wanted = min(os.cpu_count() or 1, MAX_WORKERS)
+    if workers is None and opportunities < PARALLEL_MIN:
+        return 1
+    return max(1, wanted)
+
+
+async def _in_parts(
+    engine: AsyncEngine, settings: Settings, scope: Scope, config: services.AttributionConfig, parts: int
+) -> AttributionRun:
+    clock = services.Phases()
+    pool = _Pool(settings, scope, config, parts)
+    run_id: int | None = None
+    try:
+        counts = await pool.paths()
+        clock.lap(f"read in {parts} processes")
+        paths: services.PathCounts = Counter()
+        for part_paths, _ in counts:
+            paths.update(part_paths)
+        effects = services._removal_effects(paths)
+        clock.lap("removal effects")
+        async with session_factory(engine)() as session:
+            with write_intent():
+                run = await services.start_run(
+                    session, scope, effects, sum(n for _, n in counts), config.lookback_days
+                )
+                run_id = run.id
+                await session.commit()
+        rows = await pool.credit(run_id, effects.as_decimals())
+        clock.lap("credit and write")
+        async with session_factory(engine)() as session:
+            with write_intent():
+                run = await session.get_one(AttributionRun, run_id)
+                await services.delete_runs(session, scope, keep=run_id)
+                run.computed_at = utcnow()
+                run.status = RunStatus.SUCCEEDED.value
+                await session.commit()
+        clock.lap("switch")
+        log.info("attribution %s: %s rows in %s", scope.value, rows, clock)
+        return run
+    except BaseException:
+        if run_id is not None:
+            async with session_factory(engine)() as session:
+                with write_intent():
+                    await services.delete_runs(session, scope, only=run_id)
+                    await session.commit()
+        raise
+    finally:
+        pool.close()
+
+
+class _Pool:
+    """The worker processes of one run, one per part of the accounts."""
+
+    def __init__(
+        self, settings: Settings, scope: Scope, config: services.AttributionConfig, parts: int
+    ) -> None:
+        self.parts = parts
+        self.outbox: Any = _CONTEXT.Queue()
+        self.inboxes: list[Any] = [_CONTEXT.Queue() for _ in range(parts)]
+        self.processes = [
+            _CONTEXT.Process(
+                target=_work,
+                args=(settings, scope.value, config, (k, parts), self.inboxes[k], self.outbox),
+                name=f"okr-attribution-{k}",
+                daemon=True,
+            )
+            for k in range(parts)
+        ]
+        for process in self.processes:
+            process.start()
+
+    async def _next(self, expected: str) -> tuple[int, Any]:
+        while True:
+            try:
+                kind, part, payload = await asyncio.to_thread(self.outbox.get, True, _POLL_SECONDS)
+            except queue.Empty:
+                dead = [p for p in self.processes if p.exitcode not in (None, 0)]
+                if dead:
+                    raise WorkerFailed(f"{dead[0].name} stopped with exit code {dead[0].exitcode}") from None
+                continue
+            if kind == "error":
+                raise WorkerFailed(f"attribution worker {part} failed:\n{payload}")
+            if kind != expected:
+                raise WorkerFailed(f"attribution worker {part} sent {kind!r}, expected {expected!r}")
+            return part, payload
+
+    async def paths(self) -> list[tuple[services.PathCounts, int]]:
+        """Each part's Markov path counts and number of opportunities, once every worker has read its part."""
+        found = dict([await self._next("paths") for _ in range(self.parts)])
+        return [found[k] for k in range(self.parts)]
+
+    async def credit(self, run_id: int, removal: dict[str, Decimal]) -> int:
+        """Let the workers credit and write their parts; the number of credit rows written."""
+        for inbox in self.inboxes:
+            inbox.put((run_id, removal))
+        return sum([(await self._next("done"))[1] for _ in range(self.parts)])
+
+    def close(self) -> None:
+        """Stop the workers (at once if the run failed) and release the queues."""
+        for process in self.processes:
+            process.join(timeout=5 if process.exitcode is None else 0)
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        for q in (self.outbox, *self.inboxes):
+            q.cancel_join_thread()
+            q.close()
+
+
+def _work(
+    settings: Settings,
+    scope: str,
+    config: services.AttributionConfig,
+    part: services.Part,
+    inbox: Any,
+    outbox: Any,
+) -> None:
+    """A worker's life: read its part, send the path counts, wait for the removal effects, write the rows."""
+    logging.basicConfig(level=logging.INFO, format="  %(message)s")
+    try:
+        asyncio.run(_read_credit_write(settings, Scope(scope), config, part, inbox, outbox))
+    except BaseException:
+        outbox.put(("error", part[0], traceback.format_exc()))
+
+
+async def _read_credit_write(
+    settings: Settings,
+    scope: Scope,
+    config: services.AttributionConfig,
+    part: services.Part,
+    inbox: Any,
+    outbox: Any,
+) -> None:
+    clock = services.Phases()
+    lookback = config.lookback_days
+    engine = create_engine(settings)
+    try:
+        async with session_factory(engine)() as session:
+            snap = await services._read(session, settings, scope, lookback, part)
+        clock.lap("read")
+        outbox.put(("paths", part[0], (services._path_counts(snap, lookback), snap.count)))
+        clock.lap("paths")
+        run_id, removal = inbox.get()
+        clock.lap("wait")
+        written = 0
+        for rows, sources in services.credit_batches(snap, run_id, scope, config.models(), removal, lookback):
+            async with session_factory(engine)() as session:
+                with write_intent():
+                    await services.write_rows(session, rows, sources)
+                    await session.commit()
+            written += len(rows)
+        clock.lap("credit and write")
+    finally:
+        await engine.dispose()
+    log.info("attribution worker %s: %s", part[0], clock)
+    outbox.put(("done", part[0], written))
