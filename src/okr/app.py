@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from okr import __version__
+from okr.attribution.controllers import AttributionApiController, AttributionController
 from okr.auth.controllers import AuthController
 from okr.auth.middleware import build_middleware
 from okr.dashboard.controllers import DashboardController
@@ -35,8 +36,9 @@ from okr.settings import PACKAGE_ROOT, Settings, get_settings
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the okr web application for `settings` (the process settings by default)."""
     settings = settings or get_settings()
+    engine = create_engine(settings)
     alchemy = SQLAlchemyAsyncConfig(
-        engine_instance=create_engine(settings),
+        engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit_include_redirects",  # one commit per request (2xx and 3xx)
     )
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DashboardController,
             ImportPageController,
             ImportApiController,
+            AttributionController,
+            AttributionApiController,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
@@ -97,7 +101,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         state=State({"settings": settings, RUNNER_KEY: imports}),
         on_startup=[imports.startup, _freeze_gc],
-        on_shutdown=[imports.shutdown],
+        # The plugin leaves an engine it was given open: each app closes its own connections.
+        on_shutdown=[imports.shutdown, engine.dispose],
         debug=False,
     )
 

@@ -19,7 +19,11 @@ async def run_import(*, settings: Settings, folder: Path, echo: Echo) -> bool:
     async with open_session(settings) as session:
         with write_intent():
             results = await import_folder(session, folder=folder, settings=settings, actor=CLI_ACTOR)
-    return report(results, echo)
+    ok = report(results, echo)
+    if any(r.rows for r in results):
+        echo("Recomputing attribution (every model, both scopes)...")
+        await recompute_attribution(settings=settings, scopes=list(Scope), echo=echo)
+    return ok
 
 
 async def add_user(*, settings: Settings, email: str, name: str, team: str, role: str, password: str) -> None:

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 import traceback
+import weakref
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
@@ -38,7 +39,7 @@ PARALLEL_MIN: Final = 10_000
 MAX_WORKERS: Final = 4
 # Fork server where there is one (Linux): it imports okr once, then forks each worker ready to run;
 # elsewhere a fresh interpreter per worker.
-_CONTEXT: Final = multiprocessing.get_context(
+_CONTEXT: Final[Any] = multiprocessing.get_context(
     "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 )
 if _CONTEXT.get_start_method() == "forkserver":
@@ -58,6 +59,22 @@ async def run_recompute(
     `workers`: processes per run (default `settings.attribution_workers`; 0 = one per CPU, at most 4;
     1 = in this process). Below PARALLEL_MIN opportunities the run stays in this process.
     """
+    loop = asyncio.get_running_loop()
+    lock = _ONE_AT_A_TIME.setdefault(loop, asyncio.Lock())
+    async with lock:
+        return await _recompute(settings, scopes, workers)
+
+
+_ONE_AT_A_TIME: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Recomputes of this process queue, per event loop (an import's and a leader's button): two runs of a
+scope at once would each delete the other's rows when they switch."""
+
+
+async def _recompute(
+    settings: Settings, scopes: Sequence[Scope], workers: int | None
+) -> list[AttributionRun]:
     engine = create_engine(settings)
     try:
         async with session_factory(engine)() as session:

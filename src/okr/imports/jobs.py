@@ -44,6 +44,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from okr.attribution.parallel import run_recompute
 from okr.db.engine import create_engine, resolve_url, session_factory, write_intent
 from okr.db.jobs import ImportJob, JobStatus
 from okr.imports import core
@@ -550,6 +551,10 @@ def _busy() -> ImportsBusy:
     )
 
 
+RECOMPUTE_DELAY_SECONDS = 2.0
+"""After an import, attribution is recomputed once no other import started within this delay."""
+
+
 class ImportRunner:
     """Imports uploaded files in this process, one at a time, in the background or within a request."""
 
@@ -573,6 +578,9 @@ class ImportRunner:
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._lock_fd: int | None = None
+        self._recompute: asyncio.Task[None] | None = None
+        self._recompute_again = False
+        self._last_import = 0.0
 
     # Life cycle ------------------------------------------------------------------------------------
 
@@ -702,6 +710,31 @@ class ImportRunner:
         few = upload.kind == "json" or upload.lines <= self.limits.inline_max_rows + 1
         return small and few
 
+    def recompute_attribution(self) -> None:
+        """Recompute attribution once no import has finished for a moment (one run for a burst of files)."""
+        self._last_import = time.monotonic()
+        if self._recompute is not None and not self._recompute.done():
+            self._recompute_again = True
+            return
+        task = asyncio.create_task(self._recompute_when_idle(), name="okr-attribution-after-import")
+        self._recompute = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recompute_when_idle(self) -> None:
+        while True:
+            # A debounce, not a wait for an event: the next file of a batch usually follows.
+            while (quiet := time.monotonic() - self._last_import) < RECOMPUTE_DELAY_SECONDS:  # noqa: ASYNC110
+                await asyncio.sleep(RECOMPUTE_DELAY_SECONDS - quiet)
+            async with self._importing(wait=True):
+                self._recompute_again = False
+                try:
+                    await run_recompute(self.settings)
+                except Exception:
+                    log.exception("attribution recompute after an import failed")
+            if not self._recompute_again:
+                return
+
     def live(self, job_id: int) -> Progress | None:
         """The newest progress of a job this process runs (None when it runs elsewhere or not at all)."""
         return self._progress.get(job_id)
@@ -724,6 +757,7 @@ class ImportRunner:
                 async with self._session() as session:
                     result = await self._load(session, upload, entity=entity, actor=actor, actor_id=actor_id)
                     await session.commit()
+                    self.recompute_attribution()
                     return result
             except OperationalError as exc:
                 if _is_locked(exc):
@@ -829,6 +863,7 @@ class ImportRunner:
             else:
                 await mark_succeeded(session, job_id=job_id, result=result, bytes_read=upload.size)
                 await session.commit()
+                self.recompute_attribution()
                 log.info(
                     "import job %s: %s %s, %d rows, %d created, %d updated",
                     job_id,

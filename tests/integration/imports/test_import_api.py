@@ -349,3 +349,28 @@ async def test_the_openapi_schema_documents_the_import_routes(client: Client) ->
     assert "/admin/imports" not in schema["paths"]
     body = json.dumps(post_op["responses"]["422"])
     assert "errors" in body or "$ref" in body
+
+
+async def test_imports_are_followed_by_one_attribution_recompute(
+    client: Client, db: AsyncSession, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr("okr.imports.jobs.RECOMPUTE_DELAY_SECONDS", 1.0)
+    headers = await token(db, "import", name="nightly")
+    for entity in ("people", "accounts", "campaigns", "leads", "touchpoints", "opportunities"):
+        name = f"{entity}.csv"
+        answer = await upload(client, entity, (GOOD / name).read_bytes(), headers, name=name)
+        if answer.status_code == 202:  # the recompute of an earlier file held the import lock: queued
+            assert (await finished(client, answer.headers["location"], headers))["status"] == "succeeded"
+        else:
+            assert answer.status_code == 200, answer.text
+    for _ in range(150):
+        if await count(db, "attribution_run") == 2:
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
+    # One run per scope (the burst of files made one recompute, or a later one replaced the first).
+    assert await count(db, "attribution_run") == 2
+    opportunities = await count(db, "opportunity")
+    assert opportunities > 0
+    credited = select(func.count(func.distinct(metadata.tables["attribution_credit"].c.opportunity_id)))
+    assert (await db.execute(credited)).scalar_one() == opportunities

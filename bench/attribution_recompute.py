@@ -1,0 +1,120 @@
+"""Benchmark: recompute every attribution model for one scope from a loaded database (issue 3).
+
+    .venv/bin/python bench/attribution_recompute.py --url sqlite+aiosqlite:////path/to/enterprise.db
+    .venv/bin/python bench/attribution_recompute.py \
+        --url postgresql+asyncpg://postgres@127.0.0.1:5432/okr_bench --workers 2 --repeat 3
+
+The database must hold the enterprise demo (`okr demo --scale enterprise --out DIR`, then
+`okr db upgrade` and `okr import DIR`; bench/import_enterprise.py leaves one loaded). Each run is
+`okr attribution recompute --scope S` in its own process: the wall time includes starting Python and
+the worker processes, reading every opportunity and touchpoint, the removal effects, every model's
+credit and writing the rows. Peak memory is the largest sum of the resident memory of the command
+and all its descendants (the worker processes), sampled every 20 ms. Prints a Markdown table and the
+run's own phase times as it logs them.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+OKR = str(Path(sys.executable).with_name("okr"))
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_rss_kib(root: int) -> int:
+    tree, total, stack = _children(), 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += _rss_kib(pid)
+        stack.extend(tree.get(pid, []))
+    return total
+
+
+def run(url: str, scope: str, workers: int | None) -> tuple[float, int, str]:
+    """Wall seconds, peak MiB of the process tree, and the run's logged phases."""
+    env = {**os.environ, "OKR_DATABASE_URL": url}
+    if workers is not None:
+        env["OKR_ATTRIBUTION_WORKERS"] = str(workers)
+    start = time.perf_counter()
+    proc = subprocess.Popen(  # noqa: S603
+        [OKR, "attribution", "recompute", "--scope", scope],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kib(proc.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = proc.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.exit(f"recompute failed:\n{output}")
+    phases = next((line.strip() for line in output.splitlines() if f"attribution {scope}:" in line), "")
+    return seconds, peak // 1024, phases
+
+
+def main() -> None:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", required=True, help="database loaded with the enterprise demo")
+    parser.add_argument("--scope", action="append", choices=["pipeline", "revenue"], help="default: both")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="OKR_ATTRIBUTION_WORKERS (default: settings)"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    opts = parser.parse_args()
+    rows = []
+    for scope in opts.scope or ["pipeline", "revenue"]:
+        for i in range(opts.repeat):
+            seconds, mib, phases = run(opts.url, scope, opts.workers)
+            print(f"{scope} #{i + 1}: {seconds:.2f} s, peak {mib} MiB  [{phases}]", flush=True)
+            rows.append((scope, seconds, mib))
+    print("\n| scope | runs | best s | median s | peak MiB |\n| --- | ---: | ---: | ---: | ---: |")
+    for scope in opts.scope or ["pipeline", "revenue"]:
+        times = sorted(s for sc, s, _ in rows if sc == scope)
+        peak = max(m for sc, _, m in rows if sc == scope)
+        print(f"| {scope} | {len(times)} | {times[0]:.2f} | {times[len(times) // 2]:.2f} | {peak} |")
+
+
+if __name__ == "__main__":
+    main()
