@@ -29,7 +29,7 @@ from okr.attribution import services
 from okr.attribution.core import Scope
 from okr.db.attribution import AttributionRun, RunStatus
 from okr.db.engine import create_engine, session_factory, write_intent
-from okr.db.models import Opportunity
+from okr.db.models import Account, Opportunity
 from okr.lib.clock import utcnow
 from okr.settings import Settings
 
@@ -109,9 +109,18 @@ async def _in_parts(
     engine: AsyncEngine, settings: Settings, scope: Scope, config: services.AttributionConfig, parts: int
 ) -> AttributionRun:
     clock = services.Phases()
-    pool = _Pool(settings, scope, config, parts)
+    async with session_factory(engine)() as session:
+        low, high = (await session.execute(select(func.min(Account.id), func.max(Account.id)))).one()
+    pool = _Pool(settings, scope, config, _ranges(low or 0, high or 0, parts))
     run_id: int | None = None
     try:
+        # While the workers read: delete the scope's runs but the current one (the previous run of the
+        # scope is kept until now, so the pages never wait for its rows to be deleted).
+        async with session_factory(engine)() as session:
+            with write_intent():
+                current = await services.latest_run(session, scope)
+                await services.delete_runs(session, scope, keep=current.id if current else None)
+                await session.commit()
         counts = await pool.paths()
         clock.lap(f"read in {parts} processes")
         paths: services.PathCounts = Counter()
@@ -130,8 +139,8 @@ async def _in_parts(
         clock.lap("credit and write")
         async with session_factory(engine)() as session:
             with write_intent():
+                # The switch: from now on the pages read this run; the previous one goes at the next run.
                 run = await session.get_one(AttributionRun, run_id)
-                await services.delete_runs(session, scope, keep=run_id)
                 run.computed_at = utcnow()
                 run.status = RunStatus.SUCCEEDED.value
                 await session.commit()
@@ -149,19 +158,29 @@ async def _in_parts(
         pool.close()
 
 
+def _ranges(low: int, high: int, parts: int) -> list[services.Part]:
+    """`parts` ranges of account ids covering low..high (ids are dense: equal ranges, equal work)."""
+    step = max(1, -(-(high - low + 1) // parts))
+    return [(low + k * step, high if k == parts - 1 else low + (k + 1) * step - 1) for k in range(parts)]
+
+
 class _Pool:
     """The worker processes of one run, one per part of the accounts."""
 
     def __init__(
-        self, settings: Settings, scope: Scope, config: services.AttributionConfig, parts: int
+        self,
+        settings: Settings,
+        scope: Scope,
+        config: services.AttributionConfig,
+        ranges: list[services.Part],
     ) -> None:
-        self.parts = parts
+        parts = self.parts = len(ranges)
         self.outbox: Any = _CONTEXT.Queue()
         self.inboxes: list[Any] = [_CONTEXT.Queue() for _ in range(parts)]
         self.processes = [
             _CONTEXT.Process(
                 target=_work,
-                args=(settings, scope.value, config, (k, parts), self.inboxes[k], self.outbox),
+                args=(settings, scope.value, config, k, ranges[k], self.inboxes[k], self.outbox),
                 name=f"okr-attribution-{k}",
                 daemon=True,
             )
@@ -212,6 +231,7 @@ def _work(
     settings: Settings,
     scope: str,
     config: services.AttributionConfig,
+    index: int,
     part: services.Part,
     inbox: Any,
     outbox: Any,
@@ -219,15 +239,16 @@ def _work(
     """A worker's life: read its part, send the path counts, wait for the removal effects, write the rows."""
     logging.basicConfig(level=logging.INFO, format="  %(message)s")
     try:
-        asyncio.run(_read_credit_write(settings, Scope(scope), config, part, inbox, outbox))
+        asyncio.run(_read_credit_write(settings, Scope(scope), config, index, part, inbox, outbox))
     except BaseException:
-        outbox.put(("error", part[0], traceback.format_exc()))
+        outbox.put(("error", index, traceback.format_exc()))
 
 
 async def _read_credit_write(
     settings: Settings,
     scope: Scope,
     config: services.AttributionConfig,
+    index: int,
     part: services.Part,
     inbox: Any,
     outbox: Any,
@@ -239,7 +260,7 @@ async def _read_credit_write(
         async with session_factory(engine)() as session:
             snap = await services._read(session, settings, scope, lookback, part)
         clock.lap("read")
-        outbox.put(("paths", part[0], (services._path_counts(snap, lookback), snap.count)))
+        outbox.put(("paths", index, (services._path_counts(snap, lookback), snap.count)))
         clock.lap("paths")
         run_id, removal = inbox.get()
         clock.lap("wait")
@@ -253,5 +274,5 @@ async def _read_credit_write(
         clock.lap("credit and write")
     finally:
         await engine.dispose()
-    log.info("attribution worker %s: %s", part[0], clock)
-    outbox.put(("done", part[0], written))
+    log.info("attribution worker %s: %s", index, clock)
+    outbox.put(("done", index, written))

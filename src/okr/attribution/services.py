@@ -70,12 +70,13 @@ _DECIMAL: Final = Context(prec=REMOVAL_EFFECT_DIGITS)
 # the ORM's async result costs a greenlet switch per row, which was most of a run's time.
 
 Part = tuple[int, int]
-"""(index, parts): the accounts whose id modulo `parts` is `index`."""
-WHOLE: Final[Part] = (0, 1)
+"""(first, last): the accounts whose id is in that range, both included."""
+WHOLE: Final[Part] = (-(2**62), 2**62)
+FETCH_SIZE: Final = 50_000
 
 _TOUCHES_SQL: Final = (
     "SELECT l.account_id, t.id, t.external_id, t.occurred_at{utc}, t.campaign_id, l.created_at{utc} "
-    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id % ? = ?"
+    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id BETWEEN ? AND ?"
 )
 
 
@@ -119,12 +120,12 @@ def _campaign_stmt() -> Any:
 async def _read(
     session: AsyncSession, settings: Settings, scope: Scope, lookback_days: int, part: Part = WHOLE
 ) -> _Snapshot:
-    """The opportunities and touches of the accounts in `part` (account id modulo the number of parts)."""
+    """The opportunities and touches of the accounts in `part` (a range of account ids)."""
     o = OpportunityRow
     sql = await dialect_sql(session, settings)
     snap = _Snapshot(sqlite=sql.sqlite)
     stamp = o.created_at if scope is Scope.PIPELINE else o.closed_at
-    index, parts = part
+    first, last = part
     rows = await session.execute(
         select(
             o.id,
@@ -137,7 +138,7 @@ async def _read(
             o.status,
             sql.converted(o.amount, o.currency, stamp),
         )
-        .where(o.account_id % parts == index)
+        .where(o.account_id.between(first, last))
         .order_by(o.account_id, o.id)
     )
     for oid, ext, account_id, amount, currency, created_at, closed_at, status, base in rows:
@@ -147,50 +148,64 @@ async def _read(
         snap.currency[oid] = currency
         snap.base[oid] = None if base is None else int(base)
     campaigns = {cid: (channel, team) for cid, channel, team in await session.execute(_campaign_stmt())}
-
+    reader = _TouchReader(snap, campaigns)
     driver = await _driver(session)
     if snap.sqlite:
         # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: with the offset appended, fromisoformat reads it
         # straight into an aware datetime.
-        raw = await driver.execute_fetchall(_TOUCHES_SQL.format(utc=" || '+00:00'"), (parts, index))
-        parse: Any = dt.datetime.fromisoformat
+        cursor = await driver.execute(_TOUCHES_SQL.format(utc=" || '+00:00'"), (first, last))
+        while batch := await cursor.fetchmany(FETCH_SIZE):
+            reader.add(batch)
+        await cursor.close()
     else:
-        raw = await driver.fetch(
-            _TOUCHES_SQL.format(utc="").replace("?", "$1", 1).replace("?", "$2", 1), parts, index
+        cursor = await driver.cursor(
+            _TOUCHES_SQL.format(utc="").replace("?", "$1", 1).replace("?", "$2", 1), first, last
         )
-        parse = None
-    # The hottest loop of a run (a million rows): plain locals, one tuple per touch. Touches of accounts
-    # without opportunity only make Markov paths: their time stays as read (SQLite's text sorts as time).
-    lead_created: dict[Any, dt.datetime] = {}
-    with_deals = snap.opportunities
-    touches, stored_at = snap.touches, snap.stored_at
-    touch_only: dict[int, list[tuple[Any, str, str]]] = {}
-    new_touch = tuple.__new__
-    for account_id, tid, ext, occurred, cid, lead_at in raw:
-        channel, team = campaigns[cid]
-        if account_id not in with_deals:
-            if account_id in touch_only:
-                touch_only[account_id].append((occurred, ext, channel))
-            else:
-                touch_only[account_id] = [(occurred, ext, channel)]
-            continue
-        created = lead_created.get(lead_at)
-        if created is None:
-            created = lead_created[lead_at] = parse(lead_at) if parse else lead_at
-        if parse:
-            stored_at[tid] = occurred[:-6]
-            occurred = parse(occurred)
-        touch = new_touch(Touch, (tid, ext, occurred, cid, channel, team, created))
-        if account_id in touches:
-            touches[account_id].append(touch)
-        else:
-            touches[account_id] = [touch]
-    window_start = functools.partial(_window_start, lookback_days=lookback_days, text=parse is not None)
-    for points in touch_only.values():
+        while batch := await cursor.fetch(FETCH_SIZE):
+            reader.add(batch)
+    window_start = functools.partial(_window_start, lookback_days=lookback_days, text=snap.sqlite)
+    for points in reader.touch_only.values():
         path = account_path(points, window_start=window_start)
         if path:
             snap.touch_only_paths[tuple(path)] += 1
     return snap
+
+
+class _TouchReader:
+    """Turns fetched touch rows into the core's Touch tuples, batch by batch (memory stays flat)."""
+
+    def __init__(self, snap: _Snapshot, campaigns: dict[int, tuple[str, str]]) -> None:
+        self.snap, self.campaigns = snap, campaigns
+        self.lead_created: dict[Any, dt.datetime] = {}
+        self.touch_only: dict[int, list[tuple[Any, str, str]]] = {}
+        """Accounts without opportunity only make Markov paths: their time stays as read (SQLite's
+        UTC text sorts as time does) and no Touch is built for them."""
+
+    def add(self, rows: Sequence[Any]) -> None:
+        # The hottest loop of a run (a million rows): plain locals, one tuple per touch.
+        campaigns, lead_created, touch_only = self.campaigns, self.lead_created, self.touch_only
+        with_deals, touches, stored_at = self.snap.opportunities, self.snap.touches, self.snap.stored_at
+        parse = dt.datetime.fromisoformat if self.snap.sqlite else None
+        new_touch = tuple.__new__
+        for account_id, tid, ext, occurred, cid, lead_at in rows:
+            channel, team = campaigns[cid]
+            if account_id not in with_deals:
+                if account_id in touch_only:
+                    touch_only[account_id].append((occurred, ext, channel))
+                else:
+                    touch_only[account_id] = [(occurred, ext, channel)]
+                continue
+            created = lead_created.get(lead_at)
+            if created is None:
+                created = lead_created[lead_at] = parse(lead_at) if parse else lead_at
+            if parse:
+                stored_at[tid] = occurred[:-6]
+                occurred = parse(occurred)
+            touch = new_touch(Touch, (tid, ext, occurred, cid, channel, team, created))
+            if account_id in touches:
+                touches[account_id].append(touch)
+            else:
+                touches[account_id] = [touch]
 
 
 def _window_start(latest: Any, *, lookback_days: int, text: bool) -> Any:

@@ -292,18 +292,22 @@ async def test_recompute_with_small_batches(
 
 
 async def _stored_rows(db: AsyncSession) -> dict[str, list[tuple[object, ...]]]:
-    """Every stored credit and sourcing row by scope, the run id left out."""
-    scope_of = dict((await db.execute(select(AttributionRun.id, AttributionRun.scope))).all())
+    """The current runs' credit and sourcing rows by scope, the run id left out."""
     found: dict[str, list[tuple[object, ...]]] = defaultdict(list)
     c = attribution_credit.c
-    for row in await db.execute(select(attribution_credit).order_by(c.run_id, c.opportunity_id, c.position)):
-        found[scope_of[row.run_id]].append(tuple(row)[1:])
-    for s in (
-        await db.scalars(select(OpportunitySourcing).order_by(OpportunitySourcing.opportunity_id))
-    ).all():
-        found["sourcing"].append(
-            (s.opportunity_id, s.sourced_by, s.influenced_by_marketing, s.first_campaign_id)
+    for scope in Scope:
+        run = await services.latest_run(db, scope)
+        assert run is not None
+        rows = await db.execute(
+            select(attribution_credit).where(c.run_id == run.id).order_by(c.opportunity_id, c.position)
         )
+        found[scope.value] = [tuple(row)[1:] for row in rows]
+        if scope is Scope.PIPELINE:
+            sourcing = select(OpportunitySourcing).where(OpportunitySourcing.run_id == run.id)
+            for s in (await db.scalars(sourcing.order_by(OpportunitySourcing.opportunity_id))).all():
+                found["sourcing"].append(
+                    (s.opportunity_id, s.sourced_by, s.influenced_by_marketing, s.first_campaign_id)
+                )
     return found
 
 
@@ -322,13 +326,27 @@ async def test_worker_processes_store_the_same_rows_as_one_process(
     parallel = await run_recompute(settings, workers=3)
     in_parts = await _stored_rows(db)
     assert in_parts == one_process
-    # The new runs replaced the old ones, whole; every run succeeded and explains the same effects.
-    runs = (await db.scalars(select(AttributionRun))).all()
-    assert {r.id for r in runs} == {r.id for r in parallel}
-    assert all(r.status == "succeeded" for r in runs)
+    # The new runs are current; the previous ones stay until the next run of their scope.
+    runs = {r.id: r for r in (await db.scalars(select(AttributionRun))).all()}
+    assert set(runs) == {r.id for r in single + parallel}
+    assert all(r.status == "succeeded" for r in runs.values())
     for before, after in zip(single, parallel, strict=True):
         assert before.removal_effects == after.removal_effects
         assert before.opportunities == after.opportunities == 5
+    await db.commit()
+
+    again = await run_recompute(settings, workers=2)
+    await db.commit()
+    assert {r.id for r in (await db.scalars(select(AttributionRun))).all()} == {
+        r.id for r in parallel + again
+    }
+    assert await _stored_rows(db) == one_process
+    stale = (
+        select(func.count())
+        .select_from(attribution_credit)
+        .where(attribution_credit.c.run_id.in_([r.id for r in single]))
+    )
+    assert await db.scalar(stale) == 0
 
 
 async def test_a_failed_worker_fails_the_run_and_keeps_the_previous_one(
