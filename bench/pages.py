@@ -4,8 +4,9 @@
     .venv/bin/python bench/pages.py --url sqlite+aiosqlite:///var/bench.db
     .venv/bin/python bench/pages.py --url postgresql+asyncpg://postgres@127.0.0.1:5432/okr_bench
 
-Logs in as a demo leader (setting the demo password), then requests each page: once cold (figure
-caches cleared) and --repeat times warm, and prints p50 / p95 / max per page as a Markdown table.
+Logs in as a demo leader (setting the demo password), then requests each page (the dashboard's and,
+once attribution is computed, the attribution pages): once cold (figure caches cleared) and --repeat
+times warm, and prints p50 / p95 / max per page as a Markdown table.
 """
 
 import argparse
@@ -15,9 +16,12 @@ import statistics
 import time
 
 from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select
 
 from okr.app import create_app
+from okr.attribution import queries as attribution_queries
 from okr.db.engine import open_session, write_intent
+from okr.db.models import Campaign, Opportunity
 from okr.demo.core import DEMO_PASSWORD
 from okr.kpis.services import clear_cache
 from okr.lib.clock import utcnow
@@ -48,7 +52,10 @@ async def main() -> None:
         with write_intent():
             await set_password(session, email=LEADER, password=DEMO_PASSWORD, actor="bench")
             await session.commit()
+        campaign = await session.scalar(select(func.min(Campaign.id)))
+        deal = await session.scalar(select(func.min(Opportunity.id)).where(Opportunity.status == "won"))
     quarter = quarter_of(utcnow().astimezone(settings.tz).date(), settings.fiscal_year_start_month)
+    previous = quarter.shift(-1).key
     pages = {
         "dashboard, current quarter": "/",
         "dashboard, previous quarter": f"/?period={quarter.shift(-1).key}",
@@ -56,6 +63,14 @@ async def main() -> None:
         "drill-down: revenue won": f"/dashboard/records?kpi=revenue_won&period={quarter.key}",
         "drill-down: marketing-sourced": (
             f"/dashboard/records?kpi=pipeline_sourced_marketing&period={quarter.key}"
+        ),
+        "attribution, previous quarter": f"/attribution?period={previous}",
+        "attribution fragment: switch model (htmx)": f"/attribution?period={previous}&model=data_driven",
+        "attribution fragment: switch scope (htmx)": f"/attribution?period={previous}&scope=pipeline",
+        "attribution: a campaign's deals": f"/attribution/campaigns/{campaign}?period={previous}",
+        "attribution: a deal's journey": f"/attribution/opportunities/{deal}",
+        "attribution: compare two models": (
+            f"/attribution/compare?period={previous}&model_a=first_touch&model_b=data_driven"
         ),
     }
     rows = []
@@ -70,6 +85,7 @@ async def main() -> None:
         for name, path in pages.items():
             headers = {"HX-Request": "true"} if "fragment" in name else {}
             clear_cache()
+            attribution_queries.clear_cache()
             start = time.perf_counter()
             response = await client.get(path, headers=headers)
             cold = time.perf_counter() - start

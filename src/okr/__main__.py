@@ -165,11 +165,21 @@ def attribution() -> None:
 )
 def attribution_recompute(scopes: tuple[str, ...]) -> None:
     """Recompute every model's credit from the data in the database, replacing the previous runs."""
+    _boot_workers()  # the worker processes' fork server imports okr while this process does
     from okr import jobs
     from okr.attribution.core import Scope
 
     chosen = [Scope(s) for s in scopes] or list(Scope)
     _run(jobs.recompute_attribution(settings=_settings(), scopes=chosen, echo=click.echo))
+
+
+def _boot_workers() -> None:
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["okr.attribution.parallel"])
+        forkserver.ensure_running()
 
 
 # -- demo --------------------------------------------------------------------------------------

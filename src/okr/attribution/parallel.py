@@ -18,7 +18,7 @@ import queue
 import traceback
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -62,7 +62,14 @@ async def run_recompute(
     loop = asyncio.get_running_loop()
     lock = _ONE_AT_A_TIME.setdefault(loop, asyncio.Lock())
     async with lock:
-        return await _recompute(settings, scopes, workers)
+        runs = await _recompute(settings, scopes, workers)
+    for listener in list(after_recompute):
+        await listener()
+    return runs
+
+
+after_recompute: Final[list[Callable[[], Awaitable[None]]]] = []
+"""Called after each recompute of this process (the web app warms its figures)."""
 
 
 _ONE_AT_A_TIME: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (

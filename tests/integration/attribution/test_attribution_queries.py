@@ -17,11 +17,14 @@ from tests.integration.kpis.test_kpi_services import fx_data_set
 from okr.attribution import queries
 from okr.attribution.core import Scope
 from okr.attribution.services import recompute_all
+from okr.attribution.warming import Warmer
 from okr.db.attribution import STORED_MODELS, AttributionRun, attribution_credit
+from okr.db.engine import create_engine, session_factory
 from okr.kpis import services as kpis
 from okr.kpis.services import period_bounds
+from okr.lib.clock import utcnow
 from okr.lib.errors import NotFound, ValidationFailed
-from okr.lib.periods import Quarter
+from okr.lib.periods import Quarter, quarter_of
 from okr.settings import Settings
 
 Q1, Q2, Q3 = Quarter(2026, 1), Quarter(2026, 2), Quarter(2026, 3)
@@ -392,3 +395,31 @@ async def test_aggregates_are_kept_per_run(db: AsyncSession, settings: Settings)
     after = await queries.campaign_figures(db, settings=settings, quarter=Q2, model="linear", scope=PIPELINE)
     assert after is not None and after.run.id != first.run.id
     assert after.total == first.total - 77_777
+
+
+async def test_the_warmer_reads_every_model_of_two_quarters_then_pages_come_from_memory(
+    db: AsyncSession, settings: Settings
+) -> None:
+    await attribution_data(db, settings)
+    await db.commit()  # the warmer reads with the app's engine, its own connections
+    engine = create_engine(settings)
+    try:
+        warmer = Warmer(engine, settings.model_copy(update={"attribution_warm": True}))
+        assert await warmer.warm() == 2 * len(STORED_MODELS) * 2  # current and previous quarter
+        kept = queries._cache[engine.sync_engine]
+        before = len(kept)
+        assert before >= 2 * len(STORED_MODELS) * 2
+        async with session_factory(engine)() as session:
+            today = quarter_of(utcnow().astimezone(settings.tz).date(), settings.fiscal_year_start_month)
+            warm = await queries.campaign_figures(
+                session, settings=settings, quarter=today.shift(-1), model="data_driven", scope=REVENUE
+            )
+        assert len(kept) == before  # nothing new was aggregated: the page came from memory
+        queries.clear_cache()
+        async with session_factory(engine)() as session:
+            cold = await queries.campaign_figures(
+                session, settings=settings, quarter=today.shift(-1), model="data_driven", scope=REVENUE
+            )
+        assert warm == cold
+    finally:
+        await engine.dispose()
