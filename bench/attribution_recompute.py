@@ -8,8 +8,9 @@ The database must hold the enterprise demo (`okr demo --scale enterprise --out D
 `okr db upgrade` and `okr import DIR`; bench/import_enterprise.py leaves one loaded). Each run is
 `okr attribution recompute --scope S` in its own process: the wall time includes starting Python and
 the worker processes, reading every opportunity and touchpoint, the removal effects, every model's
-credit and writing the rows. Peak memory is the largest sum of the resident memory of the command
-and all its descendants (the worker processes), sampled every 20 ms. Prints a Markdown table and the
+credit and writing the rows. Peak memory is the largest sum of the proportional set size (resident
+memory, pages shared between processes counted once) of the command and all its descendants (the
+fork server and the worker processes), sampled every 100 ms. Prints a Markdown table and the
 run's own phase times as it logs them.
 """
 
@@ -38,21 +39,22 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _rss_kib(pid: int) -> int:
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: resident memory, pages shared between processes counted once in all."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
 
 
-def _tree_rss_kib(root: int) -> int:
+def _tree_pss_kib(root: int) -> int:
     tree, total, stack = _children(), 0, [root]
     while stack:
         pid = stack.pop()
-        total += _rss_kib(pid)
+        total += _pss_kib(pid)
         stack.extend(tree.get(pid, []))
     return total
 
@@ -76,8 +78,8 @@ def run(url: str, scope: str, workers: int | None) -> tuple[float, int, str]:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss_kib(proc.pid))
-            time.sleep(0.02)
+            peak = max(peak, _tree_pss_kib(proc.pid))
+            time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
