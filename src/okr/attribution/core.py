@@ -1074,18 +1074,27 @@ def solve_removal_effects(paths: Iterable[tuple[Sequence[str], bool]]) -> Remova
     Consecutive repeats are one visit; a path with no channel is left out. Every channel reaches an
     absorbing state along the paths it was seen on, so each system below has a unique solution.
     """
+    counted: dict[tuple[tuple[str, ...], bool], int] = {}
+    for channels, converted in paths:
+        key = (tuple(channels), bool(converted))
+        counted[key] = counted.get(key, 0) + 1
+    return solve_counted_paths(counted)
+
+
+def solve_counted_paths(counted: Mapping[tuple[tuple[str, ...], bool], int]) -> RemovalEffects:
+    """`solve_removal_effects` of each (channel path, converted) repeated as often as it is counted."""
     counts: dict[tuple[str, str], int] = {}
     n_paths = n_conversions = 0
-    for channels, converted in paths:
+    for (channels, converted), times in counted.items():
         path = _collapse(channels)
-        if not path:
+        if not path or times <= 0:
             continue
         if _STATES.intersection(path):
             raise AttributionError(f"a channel may not be named {sorted(_STATES.intersection(path))[0]!r}")
-        n_paths += 1
-        n_conversions += bool(converted)
+        n_paths += times
+        n_conversions += times if converted else 0
         for a, b in zip([START, *path], [*path, CONVERSION if converted else NULL], strict=True):
-            counts[a, b] = counts.get((a, b), 0) + 1
+            counts[a, b] = counts.get((a, b), 0) + times
     channels_seen = sorted({a for a, _ in counts} - {START})
     out: dict[str, int] = {}
     for (a, _), k in counts.items():

@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import time
 import traceback
 import weakref
 from collections import Counter
@@ -271,14 +272,16 @@ async def _read_credit_write(
         clock.lap("paths")
         run_id, removal = inbox.get()
         clock.lap("wait")
-        written = 0
+        written, writing = 0, 0.0
         for rows, sources in services.credit_batches(snap, run_id, scope, config.models(), removal, lookback):
+            started = time.perf_counter()
             async with session_factory(engine)() as session:
                 with write_intent():
                     await services.write_rows(session, rows, sources)
                     await session.commit()
+            writing += time.perf_counter() - started
             written += len(rows)
-        clock.lap("credit and write")
+        clock.lap(f"credit and write (writing {writing:.2f} s)")
     finally:
         await engine.dispose()
     log.info("attribution worker %s: %s", index, clock)

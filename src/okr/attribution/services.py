@@ -10,7 +10,7 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Context, Decimal
@@ -40,7 +40,7 @@ from okr.attribution.core import (
     journey_credits,
     markov_paths,
     milestone_weight_problems,
-    solve_removal_effects,
+    solve_counted_paths,
     sourced_by,
 )
 from okr.db.attribution import (
@@ -154,21 +154,27 @@ async def _read(
         # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: with the offset appended, fromisoformat reads it
         # straight into an aware datetime.
         cursor = await driver.execute(_TOUCHES_SQL.format(utc=" || '+00:00'"), (first, last))
-        while batch := await cursor.fetchmany(FETCH_SIZE):
-            reader.add(batch)
+        await _each_batch(lambda: cursor.fetchmany(FETCH_SIZE), reader.add)
         await cursor.close()
     else:
         cursor = await driver.cursor(
             _TOUCHES_SQL.format(utc="").replace("?", "$1", 1).replace("?", "$2", 1), first, last
         )
-        while batch := await cursor.fetch(FETCH_SIZE):
-            reader.add(batch)
+        await _each_batch(lambda: cursor.fetch(FETCH_SIZE), reader.add)
     window_start = functools.partial(_window_start, lookback_days=lookback_days, text=snap.sqlite)
     for points in reader.touch_only.values():
         path = account_path(points, window_start=window_start)
         if path:
             snap.touch_only_paths[tuple(path)] += 1
     return snap
+
+
+async def _each_batch(
+    fetch: Callable[[], Awaitable[Sequence[Any]]], use: Callable[[Sequence[Any]], None]
+) -> None:
+    """`use` every batch `fetch` gives until an empty one (memory stays at one batch of rows)."""
+    while batch := await fetch():
+        use(batch)
 
 
 class _TouchReader:
@@ -237,10 +243,8 @@ def _path_counts(snap: _Snapshot, lookback_days: int) -> PathCounts:
 
 
 def _removal_effects(paths: PathCounts) -> RemovalEffects:
-    """The exact removal effects; each journey counts once: a path seen n times is fed n times."""
-    return solve_removal_effects(
-        (list(path), converted) for (path, converted), n in sorted(paths.items()) for _ in range(n)
-    )
+    """The exact removal effects; each journey counts once: a path seen n times counts n times."""
+    return solve_counted_paths(paths)
 
 
 def _exact(value: Fraction) -> dict[str, str]:

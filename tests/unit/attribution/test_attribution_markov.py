@@ -24,6 +24,7 @@ from okr.attribution.core import (
     channel_path,
     markov_paths,
     markov_removal_effects,
+    solve_counted_paths,
     solve_removal_effects,
 )
 
@@ -223,3 +224,14 @@ def test_markov_paths_from_opportunities_and_touch_only_accounts() -> None:
         (["email"], False),
         (["content", "ads"], False),
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(paths=path_lists)
+def test_counted_paths_solve_as_the_paths_repeated(paths: list[tuple[list[str], bool]]) -> None:
+    counted: dict[tuple[tuple[str, ...], bool], int] = {}
+    for channels, converted in paths:
+        counted[tuple(channels), converted] = counted.get((tuple(channels), converted), 0) + 1
+    # Each distinct path once, with its count: the same chain as every path fed as often as it occurs.
+    assert solve_counted_paths(counted) == solve_removal_effects(paths)
+    assert solve_counted_paths(dict.fromkeys(counted, 0)).paths == 0
