@@ -41,9 +41,9 @@ from okr.audit import services as audit
 from okr.auth.controllers import safe_next
 from okr.auth.guards import current_user, requires_leader, requires_login, requires_scope
 from okr.db.attribution import STORED_MODELS
-from okr.lib.clock import utcnow
 from okr.lib.errors import NotFound, ValidationFailed
 from okr.lib.periods import Quarter, quarter_of, quarter_of_instant
+from okr.lib.web import app_settings, org_today, wants_fragment
 from okr.periods.services import resolve_quarter
 from okr.settings import Settings
 
@@ -89,20 +89,6 @@ PageParam = Annotated[
 ]
 
 
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state["settings"]
-    return settings
-
-
-def _today(settings: Settings) -> dt.date:
-    return utcnow().astimezone(settings.tz).date()
-
-
-def _wants_fragment(request: HTMXRequest) -> bool:
-    # A history restore (back button after the cache was dropped) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
 def _descending(order: str | None) -> bool | None:
     if order is None or order == "":
         return None
@@ -116,7 +102,7 @@ def _descending(order: str | None) -> bool | None:
 async def _quarter(
     session: AsyncSession, settings: Settings, period: str | None
 ) -> tuple[Quarter, list[Quarter]]:
-    return await resolve_quarter(session, settings=settings, key=period, today=_today(settings))
+    return await resolve_quarter(session, settings=settings, key=period, today=org_today(settings))
 
 
 def _common(settings: Settings, request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -163,7 +149,7 @@ class AttributionController(Controller):
         page: PageParam = 1,
     ) -> Template:
         """Per channel and campaign: attributed amount, deals, cost, ROI; sourced and influenced pipeline."""
-        settings = _settings(request)
+        settings = app_settings(request)
         quarter, quarters = await _quarter(db_session, settings, period)
         chosen_model, chosen_scope = queries.check_model(model), queries.check_scope(scope_name)
         key = queries.check_sort(sort, queries.CAMPAIGN_SORTS, "amount")
@@ -184,7 +170,7 @@ class AttributionController(Controller):
         pages = max(1, math.ceil(len(rows) / queries.PAGE_SIZE))
         page = min(page, pages)
         first = (page - 1) * queries.PAGE_SIZE
-        fragment = _wants_fragment(request)
+        fragment = wants_fragment(request)
         context = {
             **_common(settings, request),
             "figures": figures,
@@ -255,7 +241,7 @@ class AttributionController(Controller):
         sort: str | None,
         order: str | None,
     ) -> Template:
-        settings = _settings(request)
+        settings = app_settings(request)
         quarter, quarters = await _quarter(db_session, settings, period)
         chosen_model, chosen_scope = queries.check_model(model), queries.check_scope(scope_name)
         detail = await queries.campaign_detail(
@@ -271,7 +257,7 @@ class AttributionController(Controller):
         )
         path = "/attribution/campaigns/" + ("unattributed" if campaign_id is None else str(campaign_id))
         params = {"period": quarter.key, "model": chosen_model, "scope": chosen_scope.value}
-        fragment = _wants_fragment(request)
+        fragment = wants_fragment(request)
         context = {
             **_common(settings, request),
             "d": detail,
@@ -297,12 +283,12 @@ class AttributionController(Controller):
         scope_name: ScopeParam = None,
     ) -> Template:
         """An opportunity's journey in both scopes under a model: steps, roles, weights, people credit."""
-        settings = _settings(request)
+        settings = app_settings(request)
         chosen_model = queries.check_model(model)
         found = await queries.journey(
             db_session, settings=settings, opportunity_id=opportunity_id, model=chosen_model
         )
-        fragment = _wants_fragment(request)
+        fragment = wants_fragment(request)
         back_scope = queries.check_scope(scope_name).value
         context = {
             **_common(settings, request),
@@ -326,7 +312,7 @@ class AttributionController(Controller):
         sort: SortParam = None,
     ) -> Template:
         """Two models side by side for a period and scope, per channel and per campaign."""
-        settings = _settings(request)
+        settings = app_settings(request)
         quarter, quarters = await _quarter(db_session, settings, period)
         chosen_scope = queries.check_scope(scope_name)
         a = queries.check_model(model_a or "first_touch", field_name="model_a")
@@ -341,7 +327,7 @@ class AttributionController(Controller):
             sort=sort,
         )
         params = {"period": quarter.key, "scope": chosen_scope.value, "model_a": a, "model_b": b}
-        fragment = _wants_fragment(request)
+        fragment = wants_fragment(request)
         context = {
             **_common(settings, request),
             "c": comparison,
@@ -381,7 +367,7 @@ class AttributionController(Controller):
         status_code: int = 200,
     ) -> Template:
         context = {
-            **_common(_settings(request), request),
+            **_common(app_settings(request), request),
             "view": view,
             "form": form,
             "weight_fields": WEIGHT_FIELDS,
@@ -394,7 +380,7 @@ class AttributionController(Controller):
         self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
         """Validate and save the settings, recompute both scopes, record who did it; errors beside fields."""
-        settings = _settings(request)
+        settings = app_settings(request)
         user = current_user(request)
         data = await request.form()
         form = SettingsForm(
@@ -452,7 +438,7 @@ class AttributionController(Controller):
         self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]
     ) -> Response[Any]:
         """Recompute every model for both scopes from the data in the database; then show the page again."""
-        settings = _settings(request)
+        settings = app_settings(request)
         user = current_user(request)
         data = await request.form()
         runs = await run_recompute(settings)
@@ -474,7 +460,7 @@ class AttributionController(Controller):
 
 async def _warm(session: AsyncSession, settings: Settings) -> None:
     # The campaigns page of this quarter is what people open next: read it now, within the recompute.
-    quarter = quarter_of(_today(settings), settings.fiscal_year_start_month)
+    quarter = quarter_of(org_today(settings), settings.fiscal_year_start_month)
     await queries.warm(session, settings=settings, quarter=quarter)
 
 
@@ -583,7 +569,7 @@ class AttributionApiController(Controller):
         ] = None,
     ) -> FiguresRead:
         """Figures of a period under a model and scope."""
-        settings = _settings(request)
+        settings = app_settings(request)
         chosen_model, chosen_scope = queries.check_model(model), queries.check_scope(scope_name)
         group = queries.check_group(group_by)
         quarter, _ = await _quarter(db_session, settings, period)
@@ -664,7 +650,7 @@ class AttributionApiController(Controller):
         sort: str | None,
         order: str | None,
     ) -> CampaignDetailRead:
-        settings = _settings(request)
+        settings = app_settings(request)
         chosen_model, chosen_scope = queries.check_model(model), queries.check_scope(scope_name)
         descending = _descending(order)
         quarter, _ = await _quarter(db_session, settings, period)
@@ -703,7 +689,7 @@ class AttributionApiController(Controller):
         """An opportunity's journey."""
         found = await queries.journey(
             db_session,
-            settings=_settings(request),
+            settings=app_settings(request),
             opportunity_id=opportunity_id,
             model=queries.check_model(model),
         )
@@ -741,7 +727,7 @@ class AttributionApiController(Controller):
         scope_name: ScopeParam = None,
     ) -> CompareRead:
         """Two models side by side."""
-        settings = _settings(request)
+        settings = app_settings(request)
         missing = [
             {"field": n, "message": "required"}
             for n, v in (("model_a", model_a), ("model_b", model_b))

@@ -51,6 +51,7 @@ from okr.kpis.core import ratio
 from okr.kpis.services import dialect_sql, period_bounds
 from okr.lib.errors import NotFound, ValidationFailed
 from okr.lib.money import CURRENCY_DECIMALS, MoneyError, allocate, convert
+from okr.lib.paging import PageWindow
 from okr.lib.periods import Quarter, quarter_of
 from okr.settings import Settings
 
@@ -851,7 +852,7 @@ class CreditedDeal:
 
 
 @dataclass(frozen=True, slots=True)
-class CampaignDetail:
+class CampaignDetail(PageWindow):
     """One campaign in a period under one model and scope, and a page of the deals it touched."""
 
     figure: CampaignFigure
@@ -866,21 +867,6 @@ class CampaignDetail:
     sort: str
     descending: bool
     per_page: int = PAGE_SIZE
-
-    @property
-    def pages(self) -> int:
-        """How many pages (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def first_index(self) -> int:
-        """1-based position of the first row shown (0 when none)."""
-        return (self.page - 1) * self.per_page + 1 if self.rows else 0
-
-    @property
-    def last_index(self) -> int:
-        """1-based position of the last row shown."""
-        return (self.page - 1) * self.per_page + len(self.rows)
 
 
 async def _require_run(session: AsyncSession, scope: Scope) -> RunInfo:

@@ -1,9 +1,8 @@
 """The dashboard: the quarter's KPI tiles, and the records behind each figure."""
 
-import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from litestar import Controller, Request, get
+from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.plugins.htmx import HTMXRequest
@@ -12,26 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from okr.auth.guards import requires_login
 from okr.kpis import services as kpis
-from okr.lib.clock import utcnow
+from okr.lib.web import app_settings, org_today, wants_fragment
 from okr.periods.services import resolve_quarter
-from okr.settings import Settings
 
 # The page and its fragment differ by this header: caches must not hand one out for the other.
 _VARY = {"Vary": "HX-Request"}
-
-
-def _settings(request: Request[Any, Any, Any]) -> Settings:
-    settings: Settings = request.app.state["settings"]
-    return settings
-
-
-def _today(settings: Settings) -> dt.date:
-    return utcnow().astimezone(settings.tz).date()
-
-
-def _wants_fragment(request: HTMXRequest) -> bool:
-    # A history restore (back button after the cache was dropped) needs the whole page.
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 class DashboardController(Controller):
@@ -50,11 +34,11 @@ class DashboardController(Controller):
         ] = None,
     ) -> Template:
         """Six KPI tiles for a period; an htmx request gets only the tiles fragment."""
-        settings = _settings(request)
-        today = _today(settings)
+        settings = app_settings(request)
+        today = org_today(settings)
         quarter, quarters = await resolve_quarter(db_session, settings=settings, key=period, today=today)
         board = await kpis.dashboard(db_session, settings=settings, quarter=quarter, today=today)
-        fragment = _wants_fragment(request)
+        fragment = wants_fragment(request)
         context = {
             "board": board,
             "quarters": quarters,
@@ -77,9 +61,11 @@ class DashboardController(Controller):
         order: Annotated[Literal["asc", "desc"] | None, QueryParameter()] = None,
     ) -> Template:
         """The records behind one dashboard figure, 50 per page, sortable."""
-        settings = _settings(request)
+        settings = app_settings(request)
         kpis.drill_down_kpi(kpi)  # an unknown KPI is a 404 whatever the period
-        quarter, _ = await resolve_quarter(db_session, settings=settings, key=period, today=_today(settings))
+        quarter, _ = await resolve_quarter(
+            db_session, settings=settings, key=period, today=org_today(settings)
+        )
         descending = None if order is None else order == "desc"
         records = await kpis.kpi_records(
             db_session,

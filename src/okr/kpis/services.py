@@ -56,6 +56,7 @@ from okr.kpis.core import (
 from okr.lib.clock import utcnow
 from okr.lib.errors import NotFound
 from okr.lib.money import CURRENCY_DECIMALS, MoneyError, convert
+from okr.lib.paging import PageWindow
 from okr.lib.periods import Quarter, local_midnight_utc
 from okr.settings import Settings
 
@@ -583,7 +584,7 @@ SORTS: dict[Records, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class RecordPage:
+class RecordPage(PageWindow):
     """One page of the records behind a KPI figure."""
 
     kpi: KpiDefinition
@@ -596,21 +597,6 @@ class RecordPage:
     currency: str
     date_label: str
     per_page: int = PAGE_SIZE
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are (at least 1)."""
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def first_index(self) -> int:
-        """1-based position of the first row shown (0 when none)."""
-        return (self.page - 1) * self.per_page + 1 if self.rows else 0
-
-    @property
-    def last_index(self) -> int:
-        """1-based position of the last row shown."""
-        return (self.page - 1) * self.per_page + len(self.rows)
 
 
 def default_sort(kpi: KpiDefinition) -> tuple[str, bool]:
