@@ -802,6 +802,10 @@ def _spread(amount: int, units: list[int], external_ids: Sequence[str]) -> list[
     A touch of 0 units gets 0 and never a unit left over (the leftover units, fewer than the touches
     with a remainder, go to remainders above 0 first), so the zeros need not be taken out first.
     """
+    if units[0] == WEIGHT_UNITS or units[-1] == WEIGHT_UNITS:  # first or last touch: all to one
+        result = [0] * len(units)
+        result[0 if units[0] else -1] = amount
+        return result
     return allocate_scaled(amount, units, WEIGHT_UNITS, external_ids)
 
 
