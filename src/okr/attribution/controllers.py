@@ -105,6 +105,18 @@ async def _quarter(
     return await resolve_quarter(session, settings=settings, key=period, today=org_today(settings))
 
 
+def _render(
+    request: HTMXRequest, settings: Settings, page: str, fragment: str, context: dict[str, Any]
+) -> Template:
+    """The whole page, or only its fragment for an htmx switch; every template gets `_common`, the
+    `fragment` flag and `next` (this address, for the forms on it)."""
+    partial = wants_fragment(request)
+    here = str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+    full = {**_common(settings, request), **context, "fragment": partial, "next": here}
+    name = f"attribution/{fragment if partial else page}.html"
+    return Template(template_name=name, context=full, headers=_VARY)
+
+
 def _common(settings: Settings, request: Request[Any, Any, Any]) -> dict[str, Any]:
     """What every attribution template uses: labels, the caller's rights, the quarter of an instant."""
     user = current_user(request)
@@ -170,9 +182,7 @@ class AttributionController(Controller):
         pages = max(1, math.ceil(len(rows) / queries.PAGE_SIZE))
         page = min(page, pages)
         first = (page - 1) * queries.PAGE_SIZE
-        fragment = wants_fragment(request)
         context = {
-            **_common(settings, request),
             "figures": figures,
             "rows": rows[first : first + queries.PAGE_SIZE],
             "paging": {
@@ -190,11 +200,8 @@ class AttributionController(Controller):
             "sort": key,
             "descending": descending,
             "params": params,
-            "fragment": fragment,
-            "next": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
         }
-        name = "attribution/_figures.html" if fragment else "attribution/index.html"
-        return Template(template_name=name, context=context, headers=_VARY)
+        return _render(request, settings, "index", "_figures", context)
 
     @get("/campaigns/{campaign_id:int}", name="attribution.campaign")
     async def campaign(
@@ -257,9 +264,7 @@ class AttributionController(Controller):
         )
         path = "/attribution/campaigns/" + ("unattributed" if campaign_id is None else str(campaign_id))
         params = {"period": quarter.key, "model": chosen_model, "scope": chosen_scope.value}
-        fragment = wants_fragment(request)
         context = {
-            **_common(settings, request),
             "d": detail,
             "quarter": quarter,
             "quarters": quarters,
@@ -267,10 +272,8 @@ class AttributionController(Controller):
             "scope": chosen_scope.value,
             "params": params,
             "path": path,
-            "fragment": fragment,
         }
-        name = "attribution/_campaign.html" if fragment else "attribution/campaign.html"
-        return Template(template_name=name, context=context, headers=_VARY)
+        return _render(request, settings, "campaign", "_campaign", context)
 
     @get("/opportunities/{opportunity_id:int}", name="attribution.journey")
     async def journey(
@@ -288,17 +291,13 @@ class AttributionController(Controller):
         found = await queries.journey(
             db_session, settings=settings, opportunity_id=opportunity_id, model=chosen_model
         )
-        fragment = wants_fragment(request)
         back_scope = queries.check_scope(scope_name).value
         context = {
-            **_common(settings, request),
             "j": found,
             "model": chosen_model,
             "back": {"period": period or None, "model": chosen_model, "scope": back_scope},
-            "fragment": fragment,
         }
-        name = "attribution/_journey.html" if fragment else "attribution/journey.html"
-        return Template(template_name=name, context=context, headers=_VARY)
+        return _render(request, settings, "journey", "_journey", context)
 
     @get("/compare", name="attribution.compare")
     async def compare(
@@ -327,9 +326,7 @@ class AttributionController(Controller):
             sort=sort,
         )
         params = {"period": quarter.key, "scope": chosen_scope.value, "model_a": a, "model_b": b}
-        fragment = wants_fragment(request)
         context = {
-            **_common(settings, request),
             "c": comparison,
             "quarter": quarter,
             "quarters": quarters,
@@ -337,11 +334,8 @@ class AttributionController(Controller):
             "model_a": a,
             "model_b": b,
             "params": params,
-            "fragment": fragment,
-            "next": str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
         }
-        name = "attribution/_compare.html" if fragment else "attribution/compare.html"
-        return Template(template_name=name, context=context, headers=_VARY)
+        return _render(request, settings, "compare", "_compare", context)
 
     @get("/settings", name="attribution.settings")
     async def settings_page(
