@@ -39,38 +39,17 @@ class DataSet:
     people: dict[str, Person]
 
 
-async def attribution_data(db: AsyncSession, settings: Settings, *, compute: bool = True) -> DataSet:
-    """Build the data set, recompute both scopes (unless `compute` is False) and commit."""
-    d = PipelineData(db)
+async def journeys(d: PipelineData) -> DataSet:
+    """The accounts A1 to A5 of the table above (touches, deals, the EUR rate), without costs or splits:
+    the data the attribution service's own tests use as well."""
     await d.rate("EUR", "1.08642", "2026-01-01")
     mia = await d.person("mia@example.com", "marketing", "Mia Marketer")
     sam = await d.person("sam@example.com", "sdr", "Sam Sdr")
     sue = await d.person("sue@example.com", "sales", "Sue Seller")
-    rita = await d.owner()
-    sue.target_bonus = 987_654_321  # never shown: credit is not payout
-
     mk = await d.campaign("C-MK", mia, "webinar")
     sd = await d.campaign("C-SDR", sam, "outbound")
     ae = await d.campaign("C-AE", sue, "event")
     none = await d.campaign("C-NONE", None, "paid_search")
-    idle = await d.campaign("C-IDLE", mia, "email")
-    for campaign, cost, currency, start, end in (
-        (mk, 90_000, "USD", "2026-04-01", "2026-06-30"),
-        (sd, 10_000, "USD", "2026-06-01", "2026-07-31"),
-        (ae, 5_000, "EUR", "2026-05-01", None),
-        (idle, 20_000, "USD", "2026-04-01", "2026-05-31"),
-    ):
-        campaign.cost = cost
-        campaign.currency = currency
-        campaign.start_date = dt.date.fromisoformat(start)
-        campaign.end_date = dt.date.fromisoformat(end) if end else None
-    mk.name, sd.name, ae.name, none.name, idle.name = (
-        "Webinar: pipeline",
-        "Outbound: founders",
-        "Field event Berlin",
-        "Search: brand",
-        "Newsletter April",
-    )
 
     l1 = await d.lead("L1", "A1", created_at="2026-01-05T12:00Z")
     l2 = await d.lead("L2", "A1", created_at="2026-02-20T12:00Z")
@@ -86,13 +65,7 @@ async def attribution_data(db: AsyncSession, settings: Settings, *, compute: boo
         created_at="2026-04-01T12:00Z",
         closed_at="2026-07-01T12:00Z",
         status="won",
-        name="Acme expansion",
     )
-    for person, kind, percent in ((rita, "revenue", "60"), (sue, "revenue", "40"), (sam, "overlay", "10")):
-        db.add(
-            OpportunitySplit(opportunity_id=won.id, person_id=person.id, kind=kind, percent=Decimal(percent))
-        )
-
     l3 = await d.lead("L3", "A2", created_at="2026-02-01T12:00Z")
     await d.touch("T6", l3, none, at("2026-03-01T10:00Z"))
     await d.touch("T7", l3, ae, at("2026-04-01T10:00Z"))
@@ -128,6 +101,47 @@ async def attribution_data(db: AsyncSession, settings: Settings, *, compute: boo
         closed_at="2026-03-20T12:00Z",
         status="won",
     )
+    return DataSet(
+        campaigns={"MK": mk, "SDR": sd, "AE": ae, "NONE": none},
+        deals={"WON": won, "LOST": lost, "OPEN": open_, "BARE": bare, "SMALL": small},
+        people={"mia": mia, "sam": sam, "sue": sue},
+    )
+
+
+async def attribution_data(db: AsyncSession, settings: Settings, *, compute: bool = True) -> DataSet:
+    """Build the data set, recompute both scopes (unless `compute` is False) and commit."""
+    d = PipelineData(db)
+    base = await journeys(d)
+    mk, sd, ae, none = (base.campaigns[k] for k in ("MK", "SDR", "AE", "NONE"))
+    mia, sam, sue = (base.people[k] for k in ("mia", "sam", "sue"))
+    won = base.deals["WON"]
+    rita = await d.owner()
+    sue.target_bonus = 987_654_321  # never shown: credit is not payout
+    idle = await d.campaign("C-IDLE", mia, "email")
+    for campaign, cost, currency, start, end in (
+        (mk, 90_000, "USD", "2026-04-01", "2026-06-30"),
+        (sd, 10_000, "USD", "2026-06-01", "2026-07-31"),
+        (ae, 5_000, "EUR", "2026-05-01", None),
+        (idle, 20_000, "USD", "2026-04-01", "2026-05-31"),
+    ):
+        campaign.cost = cost
+        campaign.currency = currency
+        campaign.start_date = dt.date.fromisoformat(start)
+        campaign.end_date = dt.date.fromisoformat(end) if end else None
+    mk.name, sd.name, ae.name, none.name, idle.name = (
+        "Webinar: pipeline",
+        "Outbound: founders",
+        "Field event Berlin",
+        "Search: brand",
+        "Newsletter April",
+    )
+
+    won.name = "Acme expansion"
+    for person, kind, percent in ((rita, "revenue", "60"), (sue, "revenue", "40"), (sam, "overlay", "10")):
+        db.add(
+            OpportunitySplit(opportunity_id=won.id, person_id=person.id, kind=kind, percent=Decimal(percent))
+        )
+
     l6 = await d.lead("L6", "A6", created_at="2026-05-01T12:00Z")
     await d.touch("T12", l6, mk, at("2026-05-10T10:00Z"))
     gbp = await d.opportunity(
@@ -138,7 +152,7 @@ async def attribution_data(db: AsyncSession, settings: Settings, *, compute: boo
         await recompute_all(db, settings=settings)
     await db.commit()
     return DataSet(
-        campaigns={"MK": mk, "SDR": sd, "AE": ae, "NONE": none, "IDLE": idle},
-        deals={"WON": won, "LOST": lost, "OPEN": open_, "BARE": bare, "SMALL": small, "GBP": gbp},
-        people={"mia": mia, "sam": sam, "sue": sue, "rita": rita},
+        campaigns={**base.campaigns, "IDLE": idle},
+        deals={**base.deals, "GBP": gbp},
+        people={**base.people, "rita": rita},
     )

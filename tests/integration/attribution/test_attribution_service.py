@@ -1,6 +1,5 @@
 """Attribution runs end to end on a small hand-built data set, on SQLite and PostgreSQL."""
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from tests.integration.kpis.pipeline_data import PipelineData, at
+from tests.integration.attribution.attribution_data import journeys
+from tests.integration.kpis.pipeline_data import PipelineData
 
 from okr.attribution import parallel, services
 from okr.attribution.core import Opportunity as CoreOpportunity
@@ -18,77 +18,15 @@ from okr.attribution.core import Scope, Touch, attribute, solve_removal_effects
 from okr.attribution.parallel import WorkerFailed, run_recompute
 from okr.db.attribution import STORED_MODELS, AttributionRun, OpportunitySourcing, attribution_credit
 from okr.db.engine import create_engine
-from okr.db.models import Campaign, FxRate, Lead, Opportunity, Person, Team, Touchpoint
+from okr.db.models import Campaign, Lead, Opportunity, Person, Team, Touchpoint
 from okr.settings import Settings
 
 
 async def _data_set(db: AsyncSession) -> dict[str, Opportunity]:
-    """Four accounts with deals (won, lost, open, one without touches) and one account with touches only."""
-    d = PipelineData(db)
-    db.add(FxRate(currency="EUR", rate_to_base=Decimal("1.08642"), valid_from=dt.date(2026, 1, 1)))
-    marketer = await d.person("mia@example.com", "marketing")
-    sdr = await d.person("sam@example.com", "sdr")
-    seller = await d.person("sue@example.com", "sales")
-    mk = await d.campaign("C-MK", marketer, "webinar")
-    sd = await d.campaign("C-SDR", sdr, "outbound")
-    ae = await d.campaign("C-AE", seller, "event")
-    none = await d.campaign("C-NONE", None, "paid_search")
-
-    l1 = await d.lead("L1", "A1", created_at="2026-01-05T12:00Z")
-    l2 = await d.lead("L2", "A1", created_at="2026-02-20T12:00Z")
-    await d.touch("T1", l1, sd, at("2026-02-01T10:00Z"))
-    await d.touch("T2", l1, mk, at("2026-02-10T10:00Z"))
-    await d.touch("T3", l2, none, at("2026-03-01T10:00Z"))
-    await d.touch("T4", l2, ae, at("2026-05-01T10:00Z"))
-    await d.touch("T5", l1, mk, at("2026-06-15T10:00Z"))
-    won = await d.opportunity(
-        "O-WON",
-        amount=1_000_001,
-        account="A1",
-        created_at="2026-04-01T12:00Z",
-        closed_at="2026-07-01T12:00Z",
-        status="won",
-    )
-
-    l3 = await d.lead("L3", "A2", created_at="2026-02-01T12:00Z")
-    await d.touch("T6", l3, none, at("2026-03-01T10:00Z"))
-    await d.touch("T7", l3, ae, at("2026-04-01T10:00Z"))
-    lost = await d.opportunity(
-        "O-LOST",
-        amount=50_000,
-        currency="EUR",
-        account="A2",
-        created_at="2026-04-15T12:00Z",
-        closed_at="2026-05-01T12:00Z",
-        status="lost",
-    )
-    open_ = await d.opportunity("O-OPEN", amount=77_777, account="A2", created_at="2026-06-01T12:00Z")
-
-    bare = await d.opportunity(
-        "O-BARE",
-        amount=12_345,
-        account="A3",
-        created_at="2026-03-01T12:00Z",
-        closed_at="2026-04-01T12:00Z",
-        status="won",
-    )
-
-    l4 = await d.lead("L4", "A4", created_at="2026-04-01T12:00Z")
-    await d.touch("T8", l4, mk, at("2026-05-01T10:00Z"))
-    await d.touch("T9", l4, sd, at("2026-05-02T10:00Z"))
-
-    l5 = await d.lead("L5", "A5", created_at="2026-03-01T12:00Z")
-    await d.touch("T10", l5, ae, at("2026-03-02T10:00Z"))
-    await d.touch("T11", l5, mk, at("2026-03-03T10:00Z"))
-    small = await d.opportunity(
-        "O-SMALL",
-        amount=3,
-        account="A5",
-        created_at="2026-03-10T12:00Z",
-        closed_at="2026-03-20T12:00Z",
-        status="won",
-    )
-    return {"won": won, "lost": lost, "open": open_, "bare": bare, "small": small}
+    """Four accounts with deals (won, lost, open, one without touches) and one account with touches only
+    (A1 to A5 of attribution_data.py)."""
+    deals = (await journeys(PipelineData(db))).deals
+    return {key.lower(): deal for key, deal in deals.items()}
 
 
 @dataclass(frozen=True)
