@@ -54,7 +54,6 @@ def make_settings(url: str, **overrides: object) -> Settings:
         "secret_key": "test-secret-key-0123456789-abcdefghijklmnop",
         "org_timezone": "America/New_York",
         "org_currency": "USD",
-        "attribution_warm": False,  # no background reads racing the tables being emptied between tests
     }
     values.update(overrides)
     return load_settings(**values)

@@ -22,7 +22,6 @@ from litestar.template.config import TemplateConfig
 
 from okr import __version__
 from okr.attribution.controllers import AttributionApiController, AttributionController
-from okr.attribution.warming import Warmer
 from okr.auth.controllers import AuthController
 from okr.auth.middleware import build_middleware
 from okr.dashboard.controllers import DashboardController
@@ -45,7 +44,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
     imports = ImportRunner(settings)
-    warmer = Warmer(engine, settings)
 
     def _configure_templates(engine: JinjaTemplateEngine) -> None:
         templating.configure(engine.engine, settings)
@@ -102,9 +100,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             disable_stack_trace={400, 401, 403, 404, 405, 409, 413, 422, 429},
         ),
         state=State({"settings": settings, RUNNER_KEY: imports}),
-        on_startup=[imports.startup, _freeze_gc, warmer.startup],
+        on_startup=[imports.startup, _freeze_gc],
         # The plugin leaves an engine it was given open: each app closes its own connections.
-        on_shutdown=[warmer.shutdown, imports.shutdown, engine.dispose],
+        on_shutdown=[imports.shutdown, engine.dispose],
         debug=False,
     )
 

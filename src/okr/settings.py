@@ -46,7 +46,6 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
     attribution_workers: int = Field(default=0, ge=0, le=16)
-    attribution_warm: bool = True
     templates_dir: Path = PROJECT_ROOT / "templates"
     secret_generated: bool = False
 

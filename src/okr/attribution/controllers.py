@@ -42,7 +42,7 @@ from okr.auth.controllers import safe_next
 from okr.auth.guards import current_user, requires_leader, requires_login, requires_scope
 from okr.db.attribution import STORED_MODELS
 from okr.lib.errors import NotFound, ValidationFailed
-from okr.lib.periods import Quarter, quarter_of, quarter_of_instant
+from okr.lib.periods import Quarter, quarter_of_instant
 from okr.lib.web import app_settings, org_today, wants_fragment
 from okr.periods.services import resolve_quarter
 from okr.settings import Settings
@@ -419,7 +419,6 @@ class AttributionController(Controller):
         # on big data) commit on their own, each scope switching whole.
         await db_session.commit()
         runs = await run_recompute(settings)
-        await _warm(db_session, settings)
         if not request.htmx:
             return Redirect("/attribution/settings?saved=1", status_code=HTTP_303_SEE_OTHER)
         form = SettingsForm.of(config)
@@ -444,18 +443,11 @@ class AttributionController(Controller):
             entity="attribution_run",
             after={r.scope: {"run": r.id, "opportunities": r.opportunities} for r in runs},
         )
-        await _warm(db_session, settings)
         if request.htmx:
             return ClientRefresh()
         return Redirect(
             safe_next(str(data.get("next", "")) or "/attribution"), status_code=HTTP_303_SEE_OTHER
         )
-
-
-async def _warm(session: AsyncSession, settings: Settings) -> None:
-    # The campaigns page of this quarter is what people open next: read it now, within the recompute.
-    quarter = quarter_of(org_today(settings), settings.fiscal_year_start_month)
-    await queries.warm(session, settings=settings, quarter=quarter)
 
 
 def _config_dict(config: AttributionConfig) -> dict[str, Any]:

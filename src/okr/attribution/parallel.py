@@ -19,7 +19,7 @@ import time
 import traceback
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from okr.attribution import services
 from okr.attribution.core import Scope
+from okr.attribution.summary import Summary
 from okr.db.attribution import AttributionRun, RunStatus
 from okr.db.engine import create_engine, session_factory, write_intent
 from okr.db.models import Account, Opportunity
@@ -64,13 +65,7 @@ async def run_recompute(
     lock = _ONE_AT_A_TIME.setdefault(loop, asyncio.Lock())
     async with lock:
         runs = await _recompute(settings, scopes, workers)
-    for listener in list(after_recompute):
-        await listener()
     return runs
-
-
-after_recompute: Final[list[Callable[[], Awaitable[None]]]] = []
-"""Called after each recompute of this process (the web app warms its figures)."""
 
 
 _ONE_AT_A_TIME: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
@@ -143,12 +138,14 @@ async def _in_parts(
                 )
                 run_id = run.id
                 await session.commit()
-        rows = await pool.credit(run_id, effects.as_decimals())
+        summary = services.new_summary(settings)
+        rows = await pool.credit(run_id, effects.as_decimals(), summary)
         clock.lap("credit and write")
         async with session_factory(engine)() as session:
             with write_intent():
                 # The switch: from now on the pages read this run; the previous one goes at the next run.
                 run = await session.get_one(AttributionRun, run_id)
+                await services.finish_summary(session, run, settings, summary.groups)
                 run.computed_at = utcnow()
                 run.status = RunStatus.SUCCEEDED.value
                 await session.commit()
@@ -217,11 +214,17 @@ class _Pool:
         found = dict([await self._next("paths") for _ in range(self.parts)])
         return [found[k] for k in range(self.parts)]
 
-    async def credit(self, run_id: int, removal: dict[str, Decimal]) -> int:
-        """Let the workers credit and write their parts; the number of credit rows written."""
+    async def credit(self, run_id: int, removal: dict[str, Decimal], summary: Summary) -> int:
+        """Let the workers credit and write their parts; the number of credit rows written. Their
+        summaries are added to `summary`."""
         for inbox in self.inboxes:
             inbox.put((run_id, removal))
-        return sum([(await self._next("done"))[1] for _ in range(self.parts)])
+        written = 0
+        for _ in range(self.parts):
+            rows, groups = (await self._next("done"))[1]
+            written += rows
+            summary.merge(groups)
+        return written
 
     def close(self) -> None:
         """Stop the workers (at once if the run failed) and release the queues."""
@@ -273,7 +276,9 @@ async def _read_credit_write(
         run_id, removal = inbox.get()
         clock.lap("wait")
         written, writing = 0, 0.0
-        for rows, sources in services.credit_batches(snap, run_id, scope, config.models(), removal, lookback):
+        summary = services.new_summary(settings)
+        batches = services.credit_batches(snap, run_id, scope, config.models(), removal, lookback, summary)
+        for rows, sources in batches:
             started = time.perf_counter()
             async with session_factory(engine)() as session:
                 with write_intent():
@@ -285,4 +290,4 @@ async def _read_credit_write(
     finally:
         await engine.dispose()
     log.info("attribution worker %s: %s", index, clock)
-    outbox.put(("done", index, written))
+    outbox.put(("done", index, (written, summary.groups)))

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from okr.attribution import summary
 from okr.attribution.core import (
     MARKETING,
     ROLE_BITS,
@@ -183,11 +184,14 @@ class RunInfo:
     computed_at: dt.datetime
     lookback_days: int
     opportunities: int
+    period_basis: str | None = None
 
     @classmethod
     def of(cls, run: AttributionRun) -> "RunInfo":
         """From the stored run."""
-        return cls(run.id, Scope(run.scope), run.computed_at, run.lookback_days, run.opportunities)
+        return cls(
+            run.id, Scope(run.scope), run.computed_at, run.lookback_days, run.opportunities, run.period_basis
+        )
 
 
 async def current_run(session: AsyncSession, scope: Scope) -> RunInfo | None:
@@ -464,6 +468,23 @@ class Figures:
         return [f for f in self.sorted_campaigns("amount", True) if f.campaign.channel == channel]
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A quarter as read from one run: its bounds, and its key when the run's summary has it."""
+
+    start: dt.datetime
+    end: dt.datetime
+    period: str | None
+
+
+def _window(settings: Settings, quarter: Quarter, run: RunInfo) -> _Window:
+    start, end = period_bounds(settings, quarter)
+    # A run summed its quarters under the calendar of its day: once the organisation changes its time
+    # zone or fiscal year, the sums no longer match the quarter and the credit rows are read instead.
+    follows = run.period_basis == summary.basis(settings.tz, settings.fiscal_year_start_month)
+    return _Window(start, end, quarter.key if follows else None)
+
+
 def _period(run_id: int, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[bool]]:
     return [_C.run_id == run_id, _C.period_at >= start, _C.period_at < end]
 
@@ -508,6 +529,12 @@ def _key(kind: str, run: RunInfo, start: dt.datetime, end: dt.datetime, *more: A
     return (kind, run.id, run.computed_at, start, end, *more)
 
 
+async def _summary(session: AsyncSession, run: RunInfo, period: str) -> list[summary.Group]:
+    """The run's stored sums of one quarter (see okr.attribution.summary)."""
+    key = ("summary", run.id, run.computed_at, period)
+    return await _cached(session, key, lambda: summary.read(session, run.id, period))
+
+
 @dataclass(frozen=True, slots=True)
 class _Sums:
     """One group's credit under a model: amount (org currency), deals credited, deals touched."""
@@ -520,9 +547,13 @@ class _Sums:
 
 
 async def _campaign_sums(
-    session: AsyncSession, run: RunInfo, start: dt.datetime, end: dt.datetime, model: str
+    session: AsyncSession, run: RunInfo, window: _Window, model: str
 ) -> tuple[_Sums, ...]:
     """Per campaign (None: the unattributed bucket) in the period, under `model`."""
+    if window.period is not None:
+        groups = summary.of_kind(await _summary(session, run, window.period), summary.CAMPAIGN)
+        return tuple(_Sums(g.campaign_id, g.label, g.base[model], g.credited[model], g.deals) for g in groups)
+    start, end = window.start, window.end
 
     async def compute() -> tuple[_Sums, ...]:
         units, base = _units(model), _base(model)
@@ -543,9 +574,13 @@ async def _campaign_sums(
 
 
 async def _channel_sums(
-    session: AsyncSession, run: RunInfo, start: dt.datetime, end: dt.datetime, model: str
+    session: AsyncSession, run: RunInfo, window: _Window, model: str
 ) -> tuple[_Sums, ...]:
     """Per channel in the period, under `model`; a deal counts once per channel."""
+    if window.period is not None:
+        groups = summary.of_kind(await _summary(session, run, window.period), summary.CHANNEL)
+        return tuple(_Sums(g.label, g.label, g.base[model], g.credited[model], g.deals) for g in groups)
+    start, end = window.start, window.end
 
     async def compute() -> tuple[_Sums, ...]:
         units, base = _units(model), _base(model)
@@ -573,15 +608,23 @@ class _Totals:
     left_out: tuple[LeftOut, ...]
 
 
-async def _totals(session: AsyncSession, run: RunInfo, start: dt.datetime, end: dt.datetime) -> _Totals:
+async def _totals(session: AsyncSession, run: RunInfo, window: _Window) -> _Totals:
     """Per currency: deals, deals with a base amount, the base total (one row per deal: position 0)."""
+    start, end = window.start, window.end
 
     async def compute() -> _Totals:
-        rows = await session.execute(
-            select(_C.currency, func.count(), func.count(_C.first_touch_base), func.sum(_C.first_touch_base))
-            .where(*_period(run.id, start, end), _C.position == 0)
-            .group_by(_C.currency)
-        )
+        rows: Iterable[tuple[str, int, int, int | None]]
+        if window.period is not None:
+            groups = summary.of_kind(await _summary(session, run, window.period), summary.CURRENCY)
+            rows = [(g.label, g.deals, g.priced, g.amount) for g in groups]
+        else:
+            rows = await session.execute(
+                select(
+                    _C.currency, func.count(), func.count(_C.first_touch_base), func.sum(_C.first_touch_base)
+                )
+                .where(*_period(run.id, start, end), _C.position == 0)
+                .group_by(_C.currency)
+            )
         total, deals, left = 0, 0, []
         for currency, n, n_base, amount in rows:
             deals += int(n)
@@ -590,7 +633,7 @@ async def _totals(session: AsyncSession, run: RunInfo, start: dt.datetime, end: 
                 left.append(LeftOut(currency, int(n) - int(n_base)))
         return _Totals(total, deals, tuple(sorted(left, key=lambda x: x.currency)))
 
-    return await _cached(session, _key("totals", run, start, end), compute)
+    return await _cached(session, _key("totals", run, start, end, window.period), compute)
 
 
 _NO_REACH: Final = (0, 0, 0, 0)
@@ -609,12 +652,14 @@ class _Reach:
 async def _reach(
     session: AsyncSession,
     run: RunInfo,
-    start: dt.datetime,
-    end: dt.datetime,
+    window: _Window,
     *,
     campaign_id: int | None = None,
 ) -> _Reach:
     """Sourced and influenced pipeline of the period (every campaign, or one when `campaign_id` is set)."""
+    if window.period is not None:
+        return _summed_reach(await _summary(session, run, window.period))
+    start, end = window.start, window.end
     key = _key("reach", run, start, end)
     if campaign_id is None:
         return await _cached(session, key, lambda: _compute_reach(session, run.id, start, end, None))
@@ -622,6 +667,22 @@ async def _reach(
     if isinstance(kept, _Reach):
         return kept
     return await _compute_reach(session, run.id, start, end, campaign_id)
+
+
+def _summed_reach(groups: Iterable[summary.Group]) -> _Reach:
+    per_campaign: dict[int | None, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    by_team: dict[str, tuple[int, int]] = {}
+    influenced = (0, 0)
+    for g in groups:
+        if g.kind == summary.FIRST:
+            per_campaign[g.campaign_id][0:2] = g.amount, g.deals
+        elif g.kind == summary.CAMPAIGN and g.campaign_id is not None:
+            per_campaign[g.campaign_id][2:4] = g.amount, g.deals
+        elif g.kind == summary.TEAM:
+            by_team[g.label] = g.amount, g.deals
+        elif g.kind == summary.INFLUENCED:
+            influenced = g.amount, g.deals
+    return _Reach({k: (v[0], v[1], v[2], v[3]) for k, v in per_campaign.items()}, by_team, influenced)
 
 
 async def _compute_reach(
@@ -697,16 +758,19 @@ async def campaign_figures(
     if run is None:
         return None
     pipeline_run = run if scope is Scope.PIPELINE else await current_run(session, Scope.PIPELINE)
-    start, end = period_bounds(settings, quarter)
-    by_campaign = await _campaign_sums(session, run, start, end, model)
-    by_channel = await _channel_sums(session, run, start, end, model)
-    totals = await _totals(session, run, start, end)
+    window = _window(settings, quarter, run)
+    by_campaign = await _campaign_sums(session, run, window, model)
+    by_channel = await _channel_sums(session, run, window, model)
+    totals = await _totals(session, run, window)
     reach = _Reach({}, {}, (0, 0))
     pipeline_total = 0
     if pipeline_run is not None:
-        reach = await _reach(session, pipeline_run, start, end)
+        pipeline_window = _window(settings, quarter, pipeline_run)
+        reach = await _reach(session, pipeline_run, pipeline_window)
         pipeline_total = (
-            totals.total if pipeline_run is run else (await _totals(session, pipeline_run, start, end)).total
+            totals.total
+            if pipeline_run is run
+            else (await _totals(session, pipeline_run, pipeline_window)).total
         )
 
     campaigns = await _campaigns(session, settings)
@@ -819,14 +883,6 @@ def _channels(rows: Iterable[_Sums], figures: list[CampaignFigure]) -> list[Chan
         for name in names
     ]
     return sorted(result, key=lambda c: (-c.amount, c.channel))
-
-
-async def warm(
-    session: AsyncSession, *, settings: Settings, quarter: Quarter, model: str = DEFAULT_MODEL
-) -> None:
-    """Read a quarter's figures in both scopes once, so the first page after a recompute is quick."""
-    for scope in Scope:
-        await campaign_figures(session, settings=settings, quarter=quarter, model=model, scope=scope)
 
 
 # -- Campaign detail -------------------------------------------------------------------------------------
@@ -943,7 +999,9 @@ async def campaign_detail(
     )
     pipeline_run = run if scope is Scope.PIPELINE else await current_run(session, Scope.PIPELINE)
     if pipeline_run is not None and campaign_id is not None:
-        reach = await _reach(session, pipeline_run, start, end, campaign_id=campaign_id)
+        reach = await _reach(
+            session, pipeline_run, _window(settings, quarter, pipeline_run), campaign_id=campaign_id
+        )
         s = reach.per_campaign.get(campaign_id, _NO_REACH)
         figure = CampaignFigure(info, figure.amount, figure.deals, figure.touched, figure.cost, *s)
 
@@ -1434,10 +1492,10 @@ async def compare(
     run = await current_run(session, scope)
     if run is None:
         return None
-    start, end = period_bounds(settings, quarter)
-    sums_a = await _campaign_sums(session, run, start, end, model_a)
-    sums_b = await _campaign_sums(session, run, start, end, model_b)
-    totals = await _totals(session, run, start, end)
+    window = _window(settings, quarter, run)
+    sums_a = await _campaign_sums(session, run, window, model_a)
+    sums_b = await _campaign_sums(session, run, window, model_b)
+    totals = await _totals(session, run, window)
     paired: dict[tuple[int | None, str], list[int]] = defaultdict(lambda: [0, 0])
     for i, sums in enumerate((sums_a, sums_b)):
         for row in sums:

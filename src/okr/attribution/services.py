@@ -43,6 +43,9 @@ from okr.attribution.core import (
     solve_counted_paths,
     sourced_by,
 )
+from okr.attribution.summary import Key, Summary, Sums, quarter_finder
+from okr.attribution.summary import basis as summary_basis
+from okr.attribution.summary import write as write_summary
 from okr.db.attribution import (
     STORED_MODELS,
     AttributionRun,
@@ -50,6 +53,7 @@ from okr.db.attribution import (
     OpportunitySourcing,
     RunStatus,
     attribution_credit,
+    attribution_summary,
 )
 from okr.db.models import Campaign, Person, Team
 from okr.db.models import Opportunity as OpportunityRow
@@ -463,8 +467,10 @@ def credit_batches(
     specs: Sequence[ModelSpec],
     removal: dict[str, Decimal],
     lookback: int,
+    summary: Summary,
 ) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """(credit rows, sourcing rows) of the snapshot's opportunities, some BATCH_SIZE credit rows at a time."""
+    """(credit rows, sourcing rows) of the snapshot's opportunities, some BATCH_SIZE credit rows at a time;
+    adds every journey to `summary` on the way."""
     # In opportunity id order: the rows then arrive in the table's key order, which makes the inserts
     # sequential (twice as fast on SQLite as the account order).
     by_id = sorted(
@@ -481,13 +487,16 @@ def credit_batches(
     for credit in journey_credits(
         triples, models=specs, scope=scope, removal_effects=removal, lookback_days=lookback
     ):
-        rows += _credit_rows(run_id, snap, credit)
+        journey = _credit_rows(run_id, snap, credit)
+        rows += journey
         if scope is Scope.PIPELINE:
             steps = credit.steps
             first = steps[0].campaign_id if steps else None
-            sources.append(
-                (credit.opportunity.id, sourced_by(steps), influenced_by_marketing(steps), first, run_id)
-            )
+            source = sourced_by(steps), influenced_by_marketing(steps)
+            sources.append((credit.opportunity.id, *source, first, run_id))
+            summary.add_journey(journey, credit.end, source)
+        else:
+            summary.add_journey(journey, credit.end)
         if len(rows) >= BATCH_SIZE:
             yield rows, sources
             rows, sources = [], []
@@ -520,17 +529,32 @@ async def recompute(
     driver = await _driver(session)
     credits = _Writer(driver, snap.sqlite, attribution_credit, _CREDIT_COLUMNS)
     sourcing = _Writer(driver, snap.sqlite, _SOURCING_TABLE, _SOURCING_COLUMNS)
-    for rows, sources in credit_batches(snap, run.id, scope, specs, removal, lookback):
+    summary = new_summary(settings)
+    for rows, sources in credit_batches(snap, run.id, scope, specs, removal, lookback, summary):
         await credits.extend(rows)
         await sourcing.extend(sources)
     await credits.flush()
     await sourcing.flush()
+    await finish_summary(session, run, settings, summary.groups)
     clock.lap("credit and write")
     log.info("attribution %s: %s rows in %s", scope.value, credits.written, clock)
     run.computed_at = utcnow()
     run.status = RunStatus.SUCCEEDED.value
     await session.flush()
     return run
+
+
+def new_summary(settings: Settings) -> Summary:
+    """An empty summary whose quarters follow the organisation's time zone and fiscal year."""
+    return Summary(quarter_finder(settings.tz, settings.fiscal_year_start_month))
+
+
+async def finish_summary(
+    session: AsyncSession, run: AttributionRun, settings: Settings, groups: dict[Key, Sums]
+) -> None:
+    """Store the run's summary and the quarter basis it follows; flushes only."""
+    await write_summary(session, run.id, groups)
+    run.period_basis = summary_basis(settings.tz, settings.fiscal_year_start_month)
 
 
 async def start_run(
@@ -580,6 +604,7 @@ async def delete_runs(
     # Explicit deletes rather than relying on ON DELETE CASCADE being enforced everywhere.
     await session.execute(delete(attribution_credit).where(attribution_credit.c.run_id.in_(stale)))
     await session.execute(delete(OpportunitySourcing).where(OpportunitySourcing.run_id.in_(stale)))
+    await session.execute(delete(attribution_summary).where(attribution_summary.c.run_id.in_(stale)))
     await session.execute(delete(AttributionRun).where(AttributionRun.id.in_(runs.scalar_subquery())))
 
 

@@ -47,6 +47,9 @@ class AttributionRun(Base):
     )
     opportunities: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
+    period_basis: Mapped[str | None] = mapped_column(
+        String(80), comment="time zone and fiscal start month its summary's quarters follow; NULL: none"
+    )
 
     __table_args__ = (
         Index("ix_attribution_run_scope", "scope"),
@@ -114,6 +117,42 @@ model's weight and amount are columns of the step. A credit row in DESIGN's sens
 touchpoint, campaign, channel, model, scope, weight, amount), is one step read under one model (the
 scope is the run's). One wide row instead of one row per model keeps a run's writes to the number of
 journey steps, which is what lets a full recompute finish in seconds (docs/decisions.md)."""
+
+
+def _summary_columns() -> list[Column[Any]]:
+    columns: list[Column[Any]] = []
+    for model in STORED_MODELS:
+        columns += [
+            Column(
+                f"{model}_base",
+                BigInteger,
+                nullable=False,
+                comment="credit, base currency minor units",
+            ),
+            Column(f"{model}_deals", Integer, nullable=False, comment="deals with a weight above 0"),
+        ]
+    return columns
+
+
+attribution_summary: Final = Table(
+    "attribution_summary",
+    metadata,
+    Column("run_id", ForeignKey("attribution_run.id", ondelete="CASCADE"), nullable=False),
+    Column("period", String(8), nullable=False, comment="the fiscal quarter of the scope's end, 2026-Q3"),
+    Column(
+        "kind", String(12), nullable=False, comment="campaign, channel, currency, first, team, influenced"
+    ),
+    Column("campaign_id", BigInteger, comment="kind campaign and first; NULL: the unattributed bucket"),
+    Column("label", String(64), nullable=False, comment="the channel, currency or sourcing team"),
+    Column("deals", Integer, nullable=False, comment="deals counted once each"),
+    Column("priced", Integer, nullable=False, comment="of them, deals with a base-currency amount"),
+    Column("amount", BigInteger, nullable=False, comment="those deals' whole amounts, base currency"),
+    *_summary_columns(),
+    Index("ix_attribution_summary_run_id_period", "run_id", "period"),
+    comment="A run's credit rows summed per quarter, as the campaigns page shows them",
+)
+"""Per run, quarter and group, the sums the campaigns and compare pages read (see okr.attribution.summary):
+written once by the run that made the credit rows, so a quarter's first view needs no aggregation."""
 
 
 class AttributionSetting(Base):

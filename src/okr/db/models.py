@@ -1,6 +1,12 @@
 """Every table, imported once so the metadata is complete (Alembic, tests, the app)."""
 
-from okr.db.attribution import AttributionRun, AttributionSetting, OpportunitySourcing, attribution_credit
+from okr.db.attribution import (
+    AttributionRun,
+    AttributionSetting,
+    OpportunitySourcing,
+    attribution_credit,
+    attribution_summary,
+)
 from okr.db.audit import AuditEvent
 from okr.db.base import Base, metadata
 from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team
@@ -31,6 +37,7 @@ __all__ = [
     "Touchpoint",
     "WebSession",
     "attribution_credit",
+    "attribution_summary",
     "key_result_owner",
     "metadata",
     "objective_team",

@@ -6,6 +6,7 @@ Runs on SQLite and PostgreSQL. Quarters are New York quarters: 2026-Q2 is 2026-0
 
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -17,14 +18,11 @@ from tests.integration.kpis.test_kpi_services import fx_data_set
 from okr.attribution import queries
 from okr.attribution.core import Scope
 from okr.attribution.services import recompute_all
-from okr.attribution.warming import Warmer
 from okr.db.attribution import STORED_MODELS, AttributionRun, attribution_credit
-from okr.db.engine import create_engine, session_factory
 from okr.kpis import services as kpis
 from okr.kpis.services import period_bounds
-from okr.lib.clock import utcnow
 from okr.lib.errors import NotFound, ValidationFailed
-from okr.lib.periods import Quarter, quarter_of
+from okr.lib.periods import Quarter
 from okr.settings import Settings
 
 Q1, Q2, Q3 = Quarter(2026, 1), Quarter(2026, 2), Quarter(2026, 3)
@@ -397,29 +395,50 @@ async def test_aggregates_are_kept_per_run(db: AsyncSession, settings: Settings)
     assert after.total == first.total - 77_777
 
 
-async def test_the_warmer_reads_every_model_of_two_quarters_then_pages_come_from_memory(
-    db: AsyncSession, settings: Settings
+async def _every_figure(db: AsyncSession, settings: Settings, quarters: tuple[Quarter, ...]) -> list[object]:
+    found: list[object] = []
+    for quarter in quarters:
+        for scope in Scope:
+            for model in STORED_MODELS:
+                f = await queries.campaign_figures(
+                    db, settings=settings, quarter=quarter, model=model, scope=scope
+                )
+                found.append(f and replace(f, run=None, pipeline_run=None))
+            c = await queries.compare(
+                db, settings=settings, quarter=quarter, scope=scope, model_a="linear", model_b="w_shaped"
+            )
+            found.append(c and replace(c, run=None))
+    return found
+
+
+@pytest.mark.parametrize("data_set", ["journeys", "fx"])
+async def test_the_stored_summary_gives_the_figures_of_the_credit_rows(
+    db: AsyncSession, settings: Settings, data_set: str
 ) -> None:
-    await attribution_data(db, settings)
-    await db.commit()  # the warmer reads with the app's engine, its own connections
-    engine = create_engine(settings)
-    try:
-        warmer = Warmer(engine, settings.model_copy(update={"attribution_warm": True}))
-        assert await warmer.warm() == 2 * len(STORED_MODELS) * 2  # current and previous quarter
-        kept = queries._cache[engine.sync_engine]
-        before = len(kept)
-        assert before >= 2 * len(STORED_MODELS) * 2
-        async with session_factory(engine)() as session:
-            today = quarter_of(utcnow().astimezone(settings.tz).date(), settings.fiscal_year_start_month)
-            warm = await queries.campaign_figures(
-                session, settings=settings, quarter=today.shift(-1), model="data_driven", scope=REVENUE
-            )
-        assert len(kept) == before  # nothing new was aggregated: the page came from memory
-        queries.clear_cache()
-        async with session_factory(engine)() as session:
-            cold = await queries.campaign_figures(
-                session, settings=settings, quarter=today.shift(-1), model="data_driven", scope=REVENUE
-            )
-        assert warm == cold
-    finally:
-        await engine.dispose()
+    """Each run sums its quarters as it writes; read from those sums or from the rows, every figure agrees."""
+    if data_set == "journeys":
+        await attribution_data(db, settings)
+    else:
+        await fx_data_set(db)
+        await recompute_all(db, settings=settings)
+        await db.commit()
+    quarters = (Quarter(2025, 4), Q1, Q2, Q3, Quarter(2026, 4))
+    runs = (await db.scalars(select(AttributionRun))).all()
+    assert {r.period_basis for r in runs} == {f"{settings.tz.key}|{settings.fiscal_year_start_month}"}
+    summed = await _every_figure(db, settings, quarters)
+    assert any(f is not None and f.total for f in summed)
+
+    # Without a basis matching the organisation's calendar, the pages aggregate the credit rows instead.
+    for run in runs:
+        run.period_basis = None
+    await db.flush()
+    queries.clear_cache()
+    assert await _every_figure(db, settings, quarters) == summed
+
+    # A changed fiscal year makes the stored quarters stale: the rows are read, and they differ.
+    for run in runs:
+        run.period_basis = f"{settings.tz.key}|{settings.fiscal_year_start_month}"
+    await db.flush()
+    queries.clear_cache()
+    shifted = settings.model_copy(update={"fiscal_year_start_month": 2})
+    assert await _every_figure(db, shifted, quarters) != summed

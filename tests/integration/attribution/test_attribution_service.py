@@ -16,7 +16,13 @@ from okr.attribution import parallel, services
 from okr.attribution.core import Opportunity as CoreOpportunity
 from okr.attribution.core import Scope, Touch, attribute, solve_removal_effects
 from okr.attribution.parallel import WorkerFailed, run_recompute
-from okr.db.attribution import STORED_MODELS, AttributionRun, OpportunitySourcing, attribution_credit
+from okr.db.attribution import (
+    STORED_MODELS,
+    AttributionRun,
+    OpportunitySourcing,
+    attribution_credit,
+    attribution_summary,
+)
 from okr.db.engine import create_engine
 from okr.db.models import Campaign, Lead, Opportunity, Person, Team, Touchpoint
 from okr.settings import Settings
@@ -240,6 +246,9 @@ async def _stored_rows(db: AsyncSession) -> dict[str, list[tuple[object, ...]]]:
             select(attribution_credit).where(c.run_id == run.id).order_by(c.opportunity_id, c.position)
         )
         found[scope.value] = [tuple(row)[1:] for row in rows]
+        summed = await db.execute(select(attribution_summary).where(attribution_summary.c.run_id == run.id))
+        found[f"{scope.value} summary"] = sorted((tuple(row)[1:] for row in summed), key=repr)
+        assert found[f"{scope.value} summary"], "a run stores its summary"
         if scope is Scope.PIPELINE:
             sourcing = select(OpportunitySourcing).where(OpportunitySourcing.run_id == run.id)
             for s in (await db.scalars(sourcing.order_by(OpportunitySourcing.opportunity_id))).all():
