@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from okr.attribution import services
 from okr.attribution.core import Scope
-from okr.attribution.summary import Summary
+from okr.attribution.summary import Key, Sums, add_groups
 from okr.db.attribution import AttributionRun, RunStatus
 from okr.db.engine import create_engine, session_factory, write_intent
 from okr.db.models import Account, Opportunity
@@ -138,14 +138,14 @@ async def _in_parts(
                 )
                 run_id = run.id
                 await session.commit()
-        summary = services.new_summary(settings)
+        summary: dict[Key, Sums] = {}
         rows = await pool.credit(run_id, effects.as_decimals(), summary)
         clock.lap("credit and write")
         async with session_factory(engine)() as session:
             with write_intent():
                 # The switch: from now on the pages read this run; the previous one goes at the next run.
                 run = await session.get_one(AttributionRun, run_id)
-                await services.finish_summary(session, run, settings, summary.groups)
+                await services.finish_summary(session, run, settings, summary)
                 run.computed_at = utcnow()
                 run.status = RunStatus.SUCCEEDED.value
                 await session.commit()
@@ -214,7 +214,7 @@ class _Pool:
         found = dict([await self._next("paths") for _ in range(self.parts)])
         return [found[k] for k in range(self.parts)]
 
-    async def credit(self, run_id: int, removal: dict[str, Decimal], summary: Summary) -> int:
+    async def credit(self, run_id: int, removal: dict[str, Decimal], summary: dict[Key, Sums]) -> int:
         """Let the workers credit and write their parts; the number of credit rows written. Their
         summaries are added to `summary`."""
         for inbox in self.inboxes:
@@ -223,7 +223,7 @@ class _Pool:
         for _ in range(self.parts):
             rows, groups = (await self._next("done"))[1]
             written += rows
-            summary.merge(groups)
+            add_groups(summary, groups)
         return written
 
     def close(self) -> None:
