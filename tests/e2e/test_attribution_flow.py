@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from tests.e2e.conftest import login
 
+from okr.attribution import jobs
 from okr.demo.core import DEMO_PASSWORD
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
@@ -159,3 +161,20 @@ def test_a_leader_sets_custom_weights_errors_beside_the_fields_then_saved(page: 
     page.goto("/attribution?model=custom&scope=pipeline")
     total = money(page.locator("#campaign-total").inner_text())
     assert total > 0
+
+
+def test_a_recompute_that_takes_long_shows_progress_then_the_new_figures(
+    page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_attribution(page)
+    # As on big data: the request answers before the runs are in, and the page polls their progress.
+    monkeypatch.setattr(jobs, "WAIT_SECONDS", 0.0)
+    page.get_by_role("button", name="Recompute attribution").click()
+    status = page.locator(".attr-recompute-status")
+    status.wait_for()
+    assert "Recomputing every model for both scopes, started" in status.inner_text()
+    page.screenshot(path="test-results/attribution-recompute-progress.png")
+    # Polled every 2 s: once both runs are in, the page reloads with them.
+    status.wait_for(state="detached", timeout=120_000)
+    page.locator("#campaign-table").wait_for()
+    assert page.url.endswith("/attribution")

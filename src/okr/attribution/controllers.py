@@ -14,14 +14,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
-from litestar.plugins.htmx import ClientRefresh, HTMXRequest
+from litestar.plugins.htmx import ClientRedirect, ClientRefresh, HTMXRequest
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_422_UNPROCESSABLE_ENTITY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from okr.attribution import queries
+from okr.attribution import jobs, queries
 from okr.attribution.core import Scope
-from okr.attribution.parallel import run_recompute
 from okr.attribution.schemas import (
     WEIGHT_FIELDS,
     AttributionProblem,
@@ -41,6 +40,7 @@ from okr.audit import services as audit
 from okr.auth.controllers import safe_next
 from okr.auth.guards import current_user, requires_leader, requires_login, requires_scope
 from okr.db.attribution import STORED_MODELS
+from okr.lib.clock import utcnow
 from okr.lib.errors import NotFound, ValidationFailed
 from okr.lib.periods import Quarter, quarter_of_instant
 from okr.lib.web import app_settings, org_today, wants_fragment
@@ -138,6 +138,11 @@ def _common(settings: Settings, request: Request[Any, Any, Any]) -> dict[str, An
 
 
 # -- pages -------------------------------------------------------------------------------------------------
+
+
+def _progress(job: jobs.RecomputeJob, next_url: str) -> Template:
+    context = {"job": job, "next": next_url, "now": utcnow()}
+    return Template(template_name="attribution/_recompute_status.html", context=context)
 
 
 class AttributionController(Controller):
@@ -418,36 +423,47 @@ class AttributionController(Controller):
         # The settings are committed first: the recompute reads them, and its runs (in worker processes
         # on big data) commit on their own, each scope switching whole.
         await db_session.commit()
-        runs = await run_recompute(settings)
+        job = jobs.start(settings, action="attribution.recompute", actor=user.email, actor_id=user.id)
+        runs = await jobs.settle(job)
         if not request.htmx:
             return Redirect("/attribution/settings?saved=1", status_code=HTTP_303_SEE_OTHER)
         form = SettingsForm.of(config)
-        deals = max((r.opportunities for r in runs), default=0)
-        form.notice = f"Saved; both scopes were recomputed ({deals:,} opportunities)."
+        if runs is None:
+            form.notice = "Saved. Both scopes are being recomputed with these settings."
+            form.job = job
+        else:
+            deals = max((r.opportunities for r in runs), default=0)
+            form.notice = f"Saved; both scopes were recomputed ({deals:,} opportunities)."
         return self._settings_template(request, await queries.settings_view(db_session), form, fragment=True)
 
     @post("/recompute", name="attribution.recompute", guards=[requires_leader], status_code=200)
-    async def recompute(
-        self, request: HTMXRequest, db_session: NamedDependency[AsyncSession]
-    ) -> Response[Any]:
-        """Recompute every model for both scopes from the data in the database; then show the page again."""
-        settings = app_settings(request)
+    async def recompute(self, request: HTMXRequest) -> Response[Any]:
+        """Recompute every model for both scopes from the data in the database; then show the page again.
+
+        The page comes back once the runs are in; on big data the request answers before, with a
+        progress indicator that polls `recompute_status` (the recompute goes on in the background)."""
         user = current_user(request)
         data = await request.form()
-        runs = await run_recompute(settings)
-        await audit.record(
-            db_session,
-            actor=user.email,
-            actor_id=user.id,
-            action="attribution.recompute",
-            entity="attribution_run",
-            after={r.scope: {"run": r.id, "opportunities": r.opportunities} for r in runs},
+        next_url = safe_next(str(data.get("next", "")) or "/attribution")
+        job = jobs.start(
+            app_settings(request), action="attribution.recompute", actor=user.email, actor_id=user.id
         )
+        if await jobs.settle(job) is None and request.htmx:
+            return _progress(job, next_url)
         if request.htmx:
             return ClientRefresh()
-        return Redirect(
-            safe_next(str(data.get("next", "")) or "/attribution"), status_code=HTTP_303_SEE_OTHER
-        )
+        return Redirect(next_url, status_code=HTTP_303_SEE_OTHER)
+
+    @get("/recompute/status", name="attribution.recompute_status", guards=[requires_leader])
+    async def recompute_status(
+        self, next: Annotated[str | None, QueryParameter(max_length=500)] = None
+    ) -> Response[Any]:
+        """The recompute under way (htmx polls it): its progress, its error, or a reload once done."""
+        next_url = safe_next(next or "/attribution")
+        job = jobs.current()
+        if job is not None and (job.running or job.failure):
+            return _progress(job, next_url)
+        return ClientRedirect(next_url)
 
 
 def _config_dict(config: AttributionConfig) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, Literal
 from urllib.parse import urlencode
 
+from okr.attribution.jobs import RecomputeJob
 from okr.attribution.queries import (
     CampaignDetail,
     CampaignFigure,
@@ -524,6 +525,8 @@ class SettingsForm:
     weights: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     notice: str | None = None
+    job: RecomputeJob | None = None
+    """The recompute still under way after saving (the form then shows its progress)."""
 
     @classmethod
     def of(cls, config: AttributionConfig) -> "SettingsForm":

@@ -1,7 +1,9 @@
 """The attribution pages over HTTP: figures with their drill-downs, htmx fragments, roles, settings, recompute."""
 
+import asyncio
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.integration.attribution.attribution_data import DataSet, attribution_data
 from tests.integration.conftest import csrf_token, login, make_person
 
-from okr.attribution import queries
+from okr.attribution import jobs, queries
 from okr.attribution.services import latest_run, load_config
 from okr.db.attribution import AttributionRun, AttributionSetting
 from okr.db.audit import AuditEvent
@@ -364,3 +366,71 @@ async def test_recompute_from_the_page(client: Client, db: AsyncSession, setting
         follow_redirects=False,
     )
     assert away.headers["location"] == "/"
+
+
+async def test_a_long_recompute_goes_on_in_the_background_and_the_page_polls_it(
+    client: Client, db: AsyncSession, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On big data the button answers at once with a progress indicator; its status polls until done."""
+    await with_data(db, settings, compute=False)
+    await as_leader(client, db)
+    token = await csrf_token(client)
+    release, fail = threading.Event(), threading.Event()
+    real = jobs.run_recompute
+
+    async def slow(s: Settings) -> list[AttributionRun]:
+        while not release.is_set():  # noqa: ASYNC110 (a thread event: the app may run on another loop)
+            await asyncio.sleep(0.01)
+        if fail.is_set():
+            raise RuntimeError("the database went away")
+        return await real(s)
+
+    monkeypatch.setattr(jobs, "run_recompute", slow)
+    monkeypatch.setattr(jobs, "WAIT_SECONDS", 0.05)
+    headers = {**HX, "x-csrftoken": token}
+    started = await client.post(
+        "/attribution/recompute", data={"next": "/attribution?period=2026-Q2"}, headers=headers
+    )
+    assert started.status_code == 200 and "hx-refresh" not in started.headers
+    assert "Recomputing every model for both scopes, started" in text(started.text)
+    assert 'hx-get="/attribution/recompute/status?next=/attribution%3Fperiod%3D2026-Q2"' in started.text
+    # Asked again meanwhile: the same recompute, not a second one.
+    again = await client.post("/attribution/recompute", data={"next": "/attribution"}, headers=headers)
+    assert "Recomputing every model" in again.text
+    polled = await client.get(
+        "/attribution/recompute/status?next=/attribution%3Fperiod%3D2026-Q2", headers=HX
+    )
+    assert polled.status_code == 200 and "Recomputing every model" in polled.text
+    await db.rollback()
+    assert await latest_run(db, "revenue") is None
+
+    release.set()
+    for _ in range(500):
+        done = await client.get(
+            "/attribution/recompute/status?next=/attribution%3Fperiod%3D2026-Q2", headers=HX
+        )
+        if "hx-redirect" in done.headers:
+            break
+        await asyncio.sleep(0.01)
+    assert done.headers["hx-redirect"] == "/attribution?period=2026-Q2"
+    await db.rollback()
+    assert await latest_run(db, "revenue") is not None
+    event = await db.scalar(select(AuditEvent).where(AuditEvent.action == "attribution.recompute"))
+    assert event is not None and event.actor == "vp@example.com"
+
+    # A failure shows on the status, and the previous figures stay.
+    release.clear()
+    fail.set()
+    await client.post("/attribution/recompute", data={"next": "/attribution"}, headers=headers)
+    release.set()
+    for _ in range(500):
+        failed = await client.get("/attribution/recompute/status", headers=HX)
+        if "failed" in failed.text:
+            break
+        await asyncio.sleep(0.01)
+    assert "The recompute failed (RuntimeError: the database went away)" in text(failed.text)
+    await db.rollback()
+    assert await latest_run(db, "revenue") is not None
+
+    await as_member(client, db)
+    assert (await client.get("/attribution/recompute/status", headers=HX)).status_code == 403
