@@ -28,6 +28,7 @@ from okr.dashboard.controllers import DashboardController
 from okr.db.engine import create_engine
 from okr.imports.controllers import RUNNER_KEY, ImportApiController, ImportPageController
 from okr.imports.jobs import ImportRunner
+from okr.kpis.controllers import kpi_routes
 from okr.lib import templating
 from okr.lib.problems import handle_exception
 from okr.settings import PACKAGE_ROOT, Settings, get_settings
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportApiController,
             AttributionController,
             AttributionApiController,
+            kpi_routes,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],

@@ -1,12 +1,16 @@
-"""The KPI library (DESIGN 4): what each KPI is, its unit and direction, and the pure comparison helpers.
+"""The KPI library (DESIGN 4): what each KPI is, its unit and direction, the filters that narrow it,
+and the pure helpers (comparison, median, the lead SLA rule) the services and pages share.
 
 No database and no web here: the services compute the values, pages and goals read these definitions.
+The filter semantics per KPI family are written down in docs/kpis.md.
 """
 
+import datetime as dt
 import enum
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Literal
+from typing import Final, Literal
 
 # A KPI's value: int for counts and money (minor units of the org currency), Decimal for rates
 # (0.256 is 25.6 %), days, hours and per-day figures; None when it cannot be computed (0 / 0).
@@ -116,7 +120,8 @@ _LIBRARY = (
         label="SLA compliance",
         unit=Unit.PERCENT,
         definition=(
-            "Share of the period's MQLs dispositioned within the SLA; open overdue ones count as breaches."
+            "Share of the period's MQLs dispositioned within the SLA (for now 24 calendar hours); "
+            "open overdue ones are breaches."
         ),
         higher_is_better=True,
         records=Records.LEADS,
@@ -211,7 +216,7 @@ _LIBRARY = (
         name="campaign_cost",
         label="Campaign cost",
         unit=Unit.CURRENCY,
-        definition="Cost of the campaigns running in the period.",
+        definition="Cost of the campaigns in the period, each campaign's cost spread evenly over its days.",
         higher_is_better=False,
         records=Records.CAMPAIGNS,
     ),
@@ -227,7 +232,7 @@ _LIBRARY = (
         name="campaign_roi",
         label="Campaign ROI",
         unit=Unit.PERCENT,
-        definition="(Attributed revenue − campaign cost) ÷ campaign cost.",
+        definition="(Revenue attributed to the campaigns − their cost) ÷ their cost, in the period.",
         higher_is_better=True,
         records=Records.CAMPAIGNS,
     ),
@@ -286,3 +291,150 @@ def compare(current: KpiValue, previous: KpiValue, *, higher_is_better: bool) ->
     good = None if direction == "flat" else (direction == "up") == higher_is_better
     relative = None if previous == 0 else Decimal(delta) / abs(Decimal(previous))
     return Change(direction=direction, delta=delta, relative=relative, good=good)
+
+
+# -- Filters -----------------------------------------------------------------------------------------------
+
+FILTER_NAMES: Final = ("team", "person", "campaign", "channel", "segment")
+"""The filters a KPI can be narrowed by, as the pages and the API name them (DESIGN 4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KpiFilters:
+    """What narrows a KPI: a team, a person, a campaign, a channel, an account segment (None: any).
+
+    What each filter means differs per family of KPI (leads, opportunities, campaigns): see
+    docs/kpis.md. Filters combine with AND.
+    """
+
+    team_id: int | None = None
+    person_id: int | None = None
+    campaign_id: int | None = None
+    channel: str | None = None
+    segment: str | None = None
+
+    @property
+    def params(self) -> dict[str, int | str | None]:
+        """The filters under their URL names (team, person, campaign, channel, segment)."""
+        return dict(zip(FILTER_NAMES, (getattr(self, f.name) for f in fields(self)), strict=True))
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """The URL names of the filters that are set, in FILTER_NAMES order."""
+        return tuple(name for name, value in self.params.items() if value is not None)
+
+    def __bool__(self) -> bool:
+        return bool(self.used)
+
+
+_ALL_FILTERS: Final = frozenset(FILTER_NAMES)
+# A campaign has no account, so no segment; CAC divides the campaigns' cost by the deals they reached,
+# and only a campaign or a channel names both sides of that division (docs/kpis.md).
+_APPLIES: Final[dict[str, frozenset[str]]] = {
+    "campaign_cost": frozenset({"team", "person", "campaign", "channel"}),
+    "campaign_roi": frozenset({"team", "person", "campaign", "channel"}),
+    "cac": frozenset({"campaign", "channel"}),
+}
+
+
+def filters_applying(name: str) -> frozenset[str]:
+    """The filters (URL names) that narrow KPI `name`."""
+    get_kpi(name)
+    return _APPLIES.get(name, _ALL_FILTERS)
+
+
+def inapplicable(name: str, filters: KpiFilters) -> tuple[str, ...]:
+    """The filters set in `filters` that have no meaning for KPI `name` (its value is then None)."""
+    applying = filters_applying(name)
+    return tuple(f for f in filters.used if f not in applying)
+
+
+# -- Trailing quarters (the sandbagging flag) --------------------------------------------------------------
+
+# KPIs whose value over two quarters is the sum of the two quarters' values: counts and amounts.
+# Their trailing actual is the mean per quarter, so it compares with a quarter's target.
+ADDITIVE: Final = frozenset(
+    {
+        "leads_created",
+        "mqls",
+        "accepted_leads",
+        "rejected_leads",
+        "sqls",
+        "opportunities_created",
+        "pipeline_created",
+        "pipeline_sourced_marketing",
+        "pipeline_influenced_marketing",
+        "revenue_won",
+        "deals_won",
+        "campaign_cost",
+    }
+)
+
+
+# -- The lead SLA (DESIGN 5) -------------------------------------------------------------------------------
+
+SLA_FOLLOW_UP_HOURS: Final = 24
+"""Interim SLA rule until the SLA policy of issue 6 exists: an MQL must be accepted or rejected within
+24 *calendar* hours of `mql_at` (DESIGN 5 asks for N *business* hours per period, default 24). Callers
+pass `sla_hours` to use another number of hours."""
+
+SlaStatus = Literal["met", "breached", "pending"]
+
+
+def first_disposition(
+    mql_at: dt.datetime | None,
+    accepted_at: dt.datetime | None,
+    rejected_at: dt.datetime | None,
+    *,
+    as_of: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """When a lead was first accepted or rejected at or after its MQL (before `as_of`); None when not."""
+    if mql_at is None:
+        return None
+    found = [t for t in (accepted_at, rejected_at) if t is not None and t >= mql_at]
+    if as_of is not None:
+        found = [t for t in found if t < as_of]
+    return min(found, default=None)
+
+
+def sla_status(
+    mql_at: dt.datetime | None, disposed_at: dt.datetime | None, *, now: dt.datetime, hours: int
+) -> SlaStatus | None:
+    """met (dispositioned within `hours`), breached (later, or still open past the deadline at `now`),
+    pending (open, not yet due); None for a lead that never became an MQL."""
+    if mql_at is None:
+        return None
+    deadline = mql_at + dt.timedelta(hours=hours)
+    if disposed_at is not None:
+        return "met" if disposed_at <= deadline else "breached"
+    return "breached" if deadline < now else "pending"
+
+
+# -- Small exact helpers -----------------------------------------------------------------------------------
+
+MICROS_PER_HOUR: Final = 3_600_000_000
+MICROS_PER_DAY: Final = 86_400_000_000
+
+
+def median(values: Sequence[int | Decimal]) -> Decimal | None:
+    """The median of `values` (mean of the middle two for an even count), exact; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return Decimal(ordered[mid])
+    return (Decimal(ordered[mid - 1]) + Decimal(ordered[mid])) / 2
+
+
+def velocity(
+    open_deals: int, win_rate: Decimal | None, revenue: int, priced_deals: int, cycle_days: Decimal | None
+) -> Decimal | None:
+    """Pipeline velocity (DESIGN 4): open deals x win rate x average deal / cycle days, money per day.
+
+    The average deal is revenue / the won deals that have an amount in the org currency, unrounded;
+    None when any part is missing or the cycle is 0 days.
+    """
+    if win_rate is None or cycle_days is None or cycle_days == 0 or priced_deals == 0:
+        return None
+    return Decimal(open_deals) * win_rate * (Decimal(revenue) / priced_deals) / cycle_days

@@ -1,214 +1,95 @@
-"""KPI figures for a period, computed with SQL aggregates, and the records behind each figure.
+"""KPI figures (DESIGN 4) computed with SQL aggregates: the dashboard's six, and every KPI of the library
+for a period and filters, which the KPI pages, the API, the goals and the bonus share.
 
-Money: every opportunity is converted to the org currency at the FX rate in force on its close date
-(revenue) or creation date (pipeline), judged in the org's time zone: the latest rate whose `valid_from`
-is on or before that date, else the currency's earliest rate. Each opportunity is rounded half up to the
-minor unit exactly as `okr.lib.money.convert` does, then summed. PostgreSQL does that in NUMERIC (exact);
-SQLite has no decimal type, so there the per-row conversion is `convert` itself, registered as an SQL
-function on the connection. An opportunity in a currency with no rate at all is left out of the sums
-and reported as a data warning.
+Money is integer minor units of the org currency (each deal converted at the FX rate of its creation or
+close date, see `okr.kpis.queries`), rates and durations are Decimals; no float anywhere. What each
+filter means for each family of KPI, the interim SLA rule and the attribution fallback are written
+down in docs/kpis.md.
+
+Marketing-sourced and marketing-influenced pipeline, and campaign ROI, read the stored attribution: the
+current pipeline-scope run (sourced, influenced) and revenue-scope run (ROI). Before the first
+recompute they are read from the touches at request time (first touch), as the dashboard always did.
 """
 
 import datetime as dt
-import math
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Date,
-    Interval,
-    Numeric,
-    case,
-    cast,
-    exists,
-    func,
-    literal,
-    literal_column,
-    null,
-    select,
-)
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import and_, case, exists, func, literal, null, or_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from okr.db.models import Account, AuditEvent, Campaign, FxRate, Lead, Opportunity, Person, Team
-from okr.db.models import Touchpoint as Touch
+from okr.db.attribution import AttributionRun, OpportunitySourcing, RunStatus, attribution_credit
+from okr.db.models import Account, AuditEvent, Campaign, Lead, Opportunity, Person, Team
 from okr.db.pipeline import OpportunityStatus
 from okr.kpis.core import (
+    ADDITIVE,
     DASHBOARD_KPIS,
+    FILTER_NAMES,
+    KPIS,
+    MICROS_PER_DAY,
+    MICROS_PER_HOUR,
+    SLA_FOLLOW_UP_HOURS,
     Change,
     KpiDefinition,
+    KpiFilters,
     KpiValue,
-    Records,
     Unit,
     compare,
     get_kpi,
+    inapplicable,
+    median,
     ratio,
+    velocity,
+)
+from okr.kpis.queries import (
+    CREDIT,
+    LOOKBACK_DAYS,
+    MARKETING,
+    UNATTRIBUTED,
+    KpiSql,
+    Runs,
+    Window,
+    attributed_revenue,
+    campaign_costs,
+    current_runs,
+    dialect_sql,
+    disposition,
+    first_touch_campaign,
+    lead_conditions,
+    library_kpi,
+    marketing_read,
+    marketing_stored,
+    opportunity_conditions,
+    period_bounds,
+    resolve_model,
+    source_team,
+    window,
+)
+from okr.kpis.records import (
+    PAGE_SIZE,
+    SORTS,
+    CampaignRow,
+    LeadRow,
+    OpportunityRow,
+    RecordPage,
+    default_sort,
+    drill_down_kpi,
+    kpi_records,
 )
 from okr.lib.clock import utcnow
-from okr.lib.errors import NotFound
-from okr.lib.money import CURRENCY_DECIMALS, MoneyError, convert
-from okr.lib.paging import PageWindow
+from okr.lib.errors import ValidationFailed
+from okr.lib.money import CURRENCY_DECIMALS, round_half_up
 from okr.lib.periods import Quarter, local_midnight_utc
 from okr.settings import Settings
 
-LOOKBACK_DAYS = 365  # DESIGN 3: the attribution journey's default lookback window
-PAGE_SIZE = 50
-MARKETING = "marketing"
-UNATTRIBUTED = "unattributed"
-_RATE_SCALE = 10  # fx_rate.rate_to_base is NUMERIC(20, 10)
 _WON, _LOST = OpportunityStatus.WON.value, OpportunityStatus.LOST.value
-
-
-# -- SQL that differs between SQLite and PostgreSQL ------------------------------------------------------
-
-
-def _sqlite_convert(amount: int | None, rate: float | str | None, from_cur: str, to_cur: str) -> int | None:
-    """okr_convert(): `okr.lib.money.convert` for one row; NULL without a rate or for an unknown currency."""
-    if amount is None or rate is None:
-        return None
-    # SQLite keeps NUMERIC(20, 10) as a REAL: read it back exactly as SQLAlchemy does for the ORM.
-    exact = Decimal(f"{rate:.{_RATE_SCALE}f}") if isinstance(rate, float) else Decimal(str(rate))
-    try:
-        return convert(int(amount), exact, from_cur, to_cur)
-    except MoneyError:
-        return None
-
-
-def _sqlite_local_date(stamp: str | None, tz_name: str) -> str | None:
-    """okr_local_date(): a stored UTC timestamp's calendar date in `tz_name`, as YYYY-MM-DD."""
-    if stamp is None:
-        return None
-    moment = dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC)
-    return moment.astimezone(ZoneInfo(tz_name)).date().isoformat()
-
-
-def _register_sqlite_functions(sync_conn: Connection) -> None:
-    record = sync_conn.connection
-    if record.info.get("okr_kpi_functions"):
-        return
-    dbapi: Any = record.dbapi_connection
-    dbapi.create_function("okr_convert", 4, _sqlite_convert, deterministic=True)
-    dbapi.create_function("okr_local_date", 2, _sqlite_local_date, deterministic=True)
-    record.info["okr_kpi_functions"] = True
-
-
-@dataclass(frozen=True, slots=True)
-class _Sql:
-    """Builds the expressions whose SQL differs per database."""
-
-    sqlite: bool
-    tz_name: str
-    currency: str
-
-    def local_date(self, stamp: Any) -> ColumnElement[Any]:
-        """The calendar date of a UTC timestamp column in the org's time zone."""
-        if self.sqlite:
-            return func.okr_local_date(stamp, self.tz_name)
-        return cast(func.timezone(self.tz_name, stamp), Date)
-
-    def days_before(self, stamp: Any, days: int) -> ColumnElement[Any]:
-        """`stamp` minus whole 24-hour days, comparable with other timestamp columns."""
-        if self.sqlite:
-            # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': shift the seconds, keep the fraction as it is.
-            shifted = func.strftime("%Y-%m-%d %H:%M:%S", stamp, f"-{days} days")
-            return shifted.concat(func.substr(stamp, 20))
-        # In hours: an interval in days would follow the session time zone's DST changes.
-        hours: ColumnElement[Any] = literal_column(f"INTERVAL '{24 * days} hours'", Interval())
-        result: ColumnElement[Any] = stamp - hours
-        return result
-
-    def binary(self, column: Any) -> ColumnElement[Any]:
-        """`column` compared byte by byte, as Python compares str (PostgreSQL may collate by locale)."""
-        return column if self.sqlite else column.collate("C")  # type: ignore[no-any-return]
-
-    def rate(self, currency: Any, day: Any) -> ColumnElement[Any]:
-        """The FX rate in force on `day` (latest valid_from <= day, else the earliest); NULL when none."""
-        latest, earliest = aliased(FxRate), aliased(FxRate)
-        on_or_before = (
-            select(latest.rate_to_base)
-            .where(latest.currency == currency, latest.valid_from <= day)
-            .order_by(latest.valid_from.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        first = (
-            select(earliest.rate_to_base)
-            .where(earliest.currency == currency)
-            .order_by(earliest.valid_from)
-            .limit(1)
-            .scalar_subquery()
-        )
-        return func.coalesce(on_or_before, first)
-
-    def converted(self, amount: Any, currency: Any, stamp: Any) -> ColumnElement[Any]:
-        """`amount` in the org currency at the rate of `stamp`'s local date; NULL without a rate."""
-        rate = self.rate(currency, self.local_date(stamp))
-        if self.sqlite:
-            foreign: ColumnElement[Any] = func.okr_convert(amount, rate, currency, self.currency)
-        else:
-            # 10^(decimals(org) - decimals(currency)); NULL for a currency okr does not know.
-            target = CURRENCY_DECIMALS[self.currency]
-            by_places: dict[int, list[str]] = defaultdict(list)
-            for code, places in CURRENCY_DECIMALS.items():
-                by_places[places].append(code)
-            scale = case(
-                *[
-                    (currency.in_(codes), literal(Decimal(1).scaleb(target - places), Numeric(20, 10)))
-                    for places, codes in sorted(by_places.items())
-                ],
-                else_=null(),
-            )
-            # NUMERIC arithmetic is exact, and round() of a non-negative NUMERIC rounds half up.
-            foreign = cast(func.round(cast(amount, Numeric()) * rate * scale), BigInteger)
-        return case((currency == self.currency, amount), else_=foreign)
-
-
-async def dialect_sql(session: AsyncSession, settings: Settings) -> _Sql:
-    """The expressions (dates, FX conversion) written for this session's database."""
-    conn = await session.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
-        await conn.run_sync(_register_sqlite_functions)
-    return _Sql(sqlite=sqlite, tz_name=settings.org_timezone, currency=settings.org_currency)
-
-
-def _first_touch_campaign(
-    sql: _Sql, account_id: Any, created_at: Any, lookback_from: Any | None = None
-) -> ColumnElement[Any]:
-    """The campaign of an opportunity's pipeline-scope first touch (DESIGN 3), NULL without a touch.
-
-    The earliest touch of any lead on the opportunity's account, at or before its creation and at most
-    LOOKBACK_DAYS before it; ties go to the smaller touchpoint external id. Pass `lookback_from` when the
-    window's start is already a column: computing it once per opportunity saves a third of the time.
-    """
-    start = sql.days_before(created_at, LOOKBACK_DAYS) if lookback_from is None else lookback_from
-    return (
-        select(Touch.campaign_id)
-        .join(Lead, Lead.id == Touch.lead_id)
-        .where(Lead.account_id == account_id, Touch.occurred_at <= created_at, Touch.occurred_at >= start)
-        .order_by(Touch.occurred_at, sql.binary(Touch.external_id))
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-def _source_team(campaign: Any, team: Any, first_campaign_id: Any) -> ColumnElement[Any]:
-    """Who sourced the pipeline: the first-touch campaign owner's team; an unowned campaign is marketing's."""
-    return case(
-        (first_campaign_id.is_(None), literal(UNATTRIBUTED)),
-        (campaign.owner_id.is_(None), literal(MARKETING)),
-        else_=func.coalesce(team.name, literal(UNATTRIBUTED)),
-    )
-
 
 # -- Dashboard figures ---------------------------------------------------------------------------------
 
@@ -287,11 +168,6 @@ class QuarterFigures:
     warnings: list[DataWarning]
 
 
-def period_bounds(settings: Settings, quarter: Quarter) -> tuple[dt.datetime, dt.datetime]:
-    """[start, end) of a quarter in UTC, from the org's time zone and fiscal year."""
-    return quarter.utc_bounds(settings.tz, settings.fiscal_year_start_month)
-
-
 def same_day_cutoff(
     settings: Settings, quarter: Quarter, today: dt.date
 ) -> tuple[int | None, dt.datetime | None]:
@@ -307,21 +183,52 @@ def same_day_cutoff(
     return day, local_midnight_utc(cut, settings.tz)
 
 
-# Figures per engine (a new engine, such as a new app in a test, starts empty) and quarter. An entry
-# is used only while the newest audit event is still the one it was computed under: every import writes
-# one, in the same transaction as its rows. Data written without an audit event shows after
-# CACHE_SECONDS at the latest; while there is no audit event at all, nothing is cached.
+# Figures per engine (a new engine, such as a new app in a test, starts empty). An entry is used only
+# while the data version it was computed under holds: the newest audit event (every import writes one,
+# in the same transaction as its rows) and the newest attribution run (a recompute after an import
+# writes none). Data written without either shows after CACHE_SECONDS at the latest; while there is no
+# audit event at all, nothing is cached. The same expiry bounds how stale "now" is for the figures that
+# depend on it (open MQLs past their SLA, deals open today).
 CACHE_SECONDS = 300.0
 _CACHE_SIZE = 64
-_CacheKey = tuple[str, str, str, int, str]
-_cache: "weakref.WeakKeyDictionary[Engine, dict[_CacheKey, tuple[int, float, QuarterFigures]]]" = (
-    weakref.WeakKeyDictionary()
-)
+_VALUES_CACHE_SIZE = 512
+_Version = tuple[int, int | None, dt.datetime | None]
+_Entries = dict[tuple[Any, ...], tuple[_Version, float, Any]]
+_cache: "weakref.WeakKeyDictionary[Engine, _Entries]" = weakref.WeakKeyDictionary()  # QuarterFigures
+_values_cache: "weakref.WeakKeyDictionary[Engine, _Entries]" = weakref.WeakKeyDictionary()  # KPI values
 
 
 def clear_cache() -> None:
     """Forget every cached figure (call it after writing pipeline data without an audit event)."""
     _cache.clear()
+    _values_cache.clear()
+
+
+async def data_version(session: AsyncSession) -> _Version | None:
+    """What cached figures depend on: the newest audit event and attribution run; None: do not cache."""
+    succeeded = AttributionRun.status == RunStatus.SUCCEEDED.value
+    audit, run_id, run_at = (
+        await session.execute(
+            select(
+                select(func.max(AuditEvent.id)).scalar_subquery(),
+                select(func.max(AttributionRun.id)).where(succeeded).scalar_subquery(),
+                select(func.max(AttributionRun.computed_at)).where(succeeded).scalar_subquery(),
+            )
+        )
+    ).one()
+    return None if audit is None else (int(audit), run_id, run_at)
+
+
+def _entries(session: AsyncSession, store: Any, version: _Version | None) -> dict[Any, Any] | None:
+    engine = session.get_bind()
+    if version is None or not isinstance(engine, Engine):
+        return None
+    entries: dict[Any, Any] = store.setdefault(engine, {})
+    return entries
+
+
+def _settings_key(settings: Settings) -> tuple[str, str, int]:
+    return settings.org_currency, settings.org_timezone, settings.fiscal_year_start_month
 
 
 async def dashboard(
@@ -329,9 +236,8 @@ async def dashboard(
 ) -> Dashboard:
     """The six dashboard KPIs for `quarter`, each compared with the quarter before."""
     today = today or utcnow().astimezone(settings.tz).date()
-    version = (await session.execute(select(func.max(AuditEvent.id)))).scalar_one_or_none()
-    engine = session.get_bind()
-    entries = _cache.setdefault(engine, {}) if version is not None and isinstance(engine, Engine) else None
+    version = await data_version(session)
+    entries = _entries(session, _cache, version)
     previous = quarter.shift(-1)
     day, cutoff = same_day_cutoff(settings, quarter, today)
     current = await _cached_figures(
@@ -371,18 +277,12 @@ async def _cached_figures(
     settings: Settings,
     quarter: Quarter,
     cutoff: dt.datetime | None,
-    version: int | None,
-    entries: dict[_CacheKey, tuple[int, float, QuarterFigures]] | None,
+    version: _Version | None,
+    entries: dict[Any, tuple[_Version, float, QuarterFigures]] | None,
 ) -> QuarterFigures:
     if entries is None or version is None:
         return await quarter_figures(session, settings=settings, quarter=quarter, cutoff=cutoff)
-    key = (
-        quarter.key,
-        settings.org_currency,
-        settings.org_timezone,
-        settings.fiscal_year_start_month,
-        "" if cutoff is None else cutoff.isoformat(),
-    )
+    key = (quarter.key, *_settings_key(settings), "" if cutoff is None else cutoff.isoformat())
     hit = entries.get(key)
     if hit is not None and hit[0] == version and time.monotonic() - hit[1] < CACHE_SECONDS:
         return hit[2]
@@ -409,7 +309,11 @@ def _fold_money(rows: Sequence[Any], *, kpi: str, period: str, warnings: list[Da
 async def quarter_figures(
     session: AsyncSession, *, settings: Settings, quarter: Quarter, cutoff: dt.datetime | None = None
 ) -> QuarterFigures:
-    """The dashboard KPIs of one quarter from three aggregate queries, also up to `cutoff` when given."""
+    """The dashboard KPIs of one quarter from a few aggregate queries, also up to `cutoff` when given.
+
+    Who sourced the pipeline comes from the current pipeline-scope attribution run (its sourcing rows),
+    else from each opportunity's first touch read at request time.
+    """
     sql = await dialect_sql(session, settings)
     start, end = period_bounds(settings, quarter)
     warnings: list[DataWarning] = []
@@ -444,45 +348,103 @@ async def quarter_figures(
         )
     ).all()
 
-    # Opportunities created in the quarter: pipeline created, and who sourced it (the first touch).
-    o = aliased(Opportunity)
-    opened = (
-        select(
-            part(o.created_at),
-            o.account_id.label("account_id"),
-            o.created_at.label("created_at"),
-            sql.days_before(o.created_at, LOOKBACK_DAYS).label("lookback_from"),
-            o.currency.label("currency"),
-            sql.converted(o.amount, o.currency, o.created_at).label("conv"),
-        )
-        .where(o.created_at >= start, o.created_at < end)
-        .cte("opened")
-        .prefix_with("MATERIALIZED")
-    )
-    first = _first_touch_campaign(sql, opened.c.account_id, opened.c.created_at, opened.c.lookback_from)
-    created = (
-        select(opened.c.part, opened.c.currency, opened.c.conv, first.label("first_campaign_id"))
-        .cte("created")
-        .prefix_with("MATERIALIZED")  # the first touch is looked up once per opportunity
-    )
-    source = _source_team(Campaign, Team, created.c.first_campaign_id).label("source")
-    created_rows = (
-        await session.execute(
+    # Opportunities created in the quarter: pipeline created, and who sourced it. Rows are
+    # (part, source, currency, n, n_converted, amount).
+    runs = await current_runs(session)
+    if runs.pipeline is not None:
+        o = aliased(Opportunity)
+        opened = (
             select(
-                created.c.part,
-                source,
-                created.c.currency,
-                func.count(),
-                func.count(created.c.conv),
-                func.sum(created.c.conv),
+                part(o.created_at),
+                o.currency.label("currency"),
+                sql.converted(o.amount, o.currency, o.created_at).label("conv"),
             )
-            .select_from(created)
-            .outerjoin(Campaign, Campaign.id == created.c.first_campaign_id)
-            .outerjoin(Person, Person.id == Campaign.owner_id)
-            .outerjoin(Team, Team.id == Person.team_id)
-            .group_by(created.c.part, source, created.c.currency)
+            .where(o.created_at >= start, o.created_at < end)
+            .cte("opened")
+            .prefix_with("MATERIALIZED")
         )
-    ).all()
+        created_rows: Sequence[Any] = [
+            (p, None, c, n, nc, a)
+            for p, c, n, nc, a in await session.execute(
+                select(
+                    opened.c.part,
+                    opened.c.currency,
+                    func.count(),
+                    func.count(opened.c.conv),
+                    func.sum(opened.c.conv),
+                ).group_by(opened.c.part, opened.c.currency)
+            )
+        ]
+        s = OpportunitySourcing
+        stored = (
+            select(
+                part(CREDIT.period_at),
+                s.sourced_by.label("source"),
+                CREDIT.currency.label("currency"),
+                CREDIT.first_touch_base.label("base"),
+            )
+            .select_from(attribution_credit)
+            .join(s, and_(s.run_id == runs.pipeline, s.opportunity_id == CREDIT.opportunity_id))
+            .where(
+                CREDIT.run_id == runs.pipeline,
+                CREDIT.position == 0,
+                CREDIT.period_at >= start,
+                CREDIT.period_at < end,
+            )
+            .subquery("stored")
+        )
+        source_rows: Sequence[Any] = (
+            await session.execute(
+                select(
+                    stored.c.part,
+                    stored.c.source,
+                    stored.c.currency,
+                    func.count(),
+                    func.count(stored.c.base),
+                    func.sum(stored.c.base),
+                ).group_by(stored.c.part, stored.c.source, stored.c.currency)
+            )
+        ).all()
+    else:
+        o = aliased(Opportunity)
+        opened = (
+            select(
+                part(o.created_at),
+                o.account_id.label("account_id"),
+                o.created_at.label("created_at"),
+                sql.days_before(o.created_at, LOOKBACK_DAYS).label("lookback_from"),
+                o.currency.label("currency"),
+                sql.converted(o.amount, o.currency, o.created_at).label("conv"),
+            )
+            .where(o.created_at >= start, o.created_at < end)
+            .cte("opened")
+            .prefix_with("MATERIALIZED")
+        )
+        first = first_touch_campaign(sql, opened.c.account_id, opened.c.created_at, opened.c.lookback_from)
+        created = (
+            select(opened.c.part, opened.c.currency, opened.c.conv, first.label("first_campaign_id"))
+            .cte("created")
+            .prefix_with("MATERIALIZED")  # the first touch is looked up once per opportunity
+        )
+        source = source_team(Campaign, Team, created.c.first_campaign_id).label("source")
+        created_rows = (
+            await session.execute(
+                select(
+                    created.c.part,
+                    source,
+                    created.c.currency,
+                    func.count(),
+                    func.count(created.c.conv),
+                    func.sum(created.c.conv),
+                )
+                .select_from(created)
+                .outerjoin(Campaign, Campaign.id == created.c.first_campaign_id)
+                .outerjoin(Person, Person.id == Campaign.owner_id)
+                .outerjoin(Team, Team.id == Person.team_id)
+                .group_by(created.c.part, source, created.c.currency)
+            )
+        ).all()
+        source_rows = created_rows
 
     # Leads reaching MQL and SQL in the quarter (and before the cutoff).
     def count_between(column: Any, hi: dt.datetime) -> Any:
@@ -514,7 +476,9 @@ async def quarter_figures(
         created_sums = [(c, *v) for c, v in per_currency.items()]
         pipeline = _fold_money(created_sums, kpi="pipeline_created", period=quarter.key, warnings=warn)
         # Rows left out for want of a rate are reported once, under pipeline created.
-        sourced_rows = [(c, nc, nc, a) for _, team, c, _, nc, a in created_in if team == MARKETING]
+        sourced_rows = [
+            (c, nc, nc, a) for p, team, c, _, nc, a in source_rows if p in parts and team == MARKETING
+        ]
         marketing = _fold_money(
             sourced_rows, kpi="pipeline_sourced_marketing", period=quarter.key, warnings=None
         )
@@ -530,319 +494,478 @@ async def quarter_figures(
     whole = values({0, 1}, warnings)
     to_cutoff = values({0}, None) if cutoff is not None else None
     sourced: dict[str, int] = defaultdict(int)
-    for _, team, currency, _, _, amount in created_rows:
+    for _, team, currency, _, _, amount in source_rows:
         if currency in CURRENCY_DECIMALS:
-            sourced[str(team)] += int(amount or 0)
+            sourced[str(team or UNATTRIBUTED)] += int(amount or 0)
     warnings.sort(key=lambda w: (DASHBOARD_KPIS.index(w.kpi), w.currency))
     return QuarterFigures(values=whole, values_to_cutoff=to_cutoff, sourced=dict(sourced), warnings=warnings)
 
 
-# -- The records behind a figure ----------------------------------------------------------------------
+# -- The KPI library: any KPI for a period and filters --------------------------------------------------
+
+_LEAD_KPIS = frozenset(name for name, k in KPIS.items() if k.records.value == "leads")
+_CREATED_KPIS = frozenset({"opportunities_created", "pipeline_created"})
+_CLOSED_KPIS = frozenset(
+    {"revenue_won", "deals_won", "win_rate", "avg_deal_size", "sales_cycle_days", "pipeline_velocity", "cac"}
+)
 
 
-@dataclass(frozen=True, slots=True)
-class OpportunityRow:
-    """An opportunity behind a figure, with its amount in the org currency."""
-
-    id: int
-    external_id: str
-    name: str
-    account: str
-    owner: str | None
-    status: str
-    stage: str | None
-    created_at: dt.datetime
-    closed_at: dt.datetime | None
-    amount: int
-    currency: str
-    converted: int | None
-    first_campaign: str | None = None
-    source: str | None = None
+def _int(value: Any) -> int:
+    """An SQL sum as int (PostgreSQL sums bigints as NUMERIC; an empty sum is NULL)."""
+    return 0 if value is None else int(value)
 
 
-@dataclass(frozen=True, slots=True)
-class LeadRow:
-    """A lead behind a figure."""
-
-    id: int
-    external_id: str
-    email: str | None
-    account: str
-    owner: str | None
-    created_at: dt.datetime
-    mql_at: dt.datetime | None
-    accepted_at: dt.datetime | None
-    rejected_at: dt.datetime | None
-    sql_at: dt.datetime | None
-
-
-# The sort fields a drill-down accepts, per kind of record (never an arbitrary attribute).
-SORTS: dict[Records, tuple[str, ...]] = {
-    Records.OPPORTUNITIES: ("amount", "date", "name", "account", "owner", "status"),
-    Records.LEADS: ("date", "email", "account", "owner"),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RecordPage(PageWindow):
-    """One page of the records behind a KPI figure."""
-
-    kpi: KpiDefinition
-    quarter: Quarter
-    rows: Sequence[OpportunityRow | LeadRow]
-    total: int
-    page: int
-    sort: str
-    descending: bool
-    currency: str
-    date_label: str
-    per_page: int = PAGE_SIZE
-
-
-def default_sort(kpi: KpiDefinition) -> tuple[str, bool]:
-    """The order a drill-down opens in: biggest amounts first for money, newest first otherwise."""
-    return ("amount", True) if kpi.unit == Unit.CURRENCY else ("date", True)
-
-
-def _order(column: Any, descending: bool, *, nullable: bool) -> list[Any]:
-    # NULLs last in both directions, on both databases; a column without NULLs keeps its index usable.
-    direction = column.desc() if descending else column.asc()
-    return [column.is_(None), direction] if nullable else [direction]
-
-
-_NULLABLE_SORTS = frozenset({"amount", "owner", "email"})
-
-
-def drill_down_kpi(name: str) -> KpiDefinition:
-    """The KPI whose records a drill-down lists; NotFound unless it is on the dashboard."""
-    if name not in DASHBOARD_KPIS:
-        raise NotFound(f"There is no list of records behind {name!r}. Pick a figure on the dashboard.")
-    return get_kpi(name)
-
-
-async def kpi_records(
+async def kpi_values(
     session: AsyncSession,
     *,
     settings: Settings,
-    kpi: str,
     quarter: Quarter,
-    page: int = 1,
-    sort: str | None = None,
-    descending: bool | None = None,
-) -> RecordPage:
-    """A page of the records behind a dashboard KPI for `quarter`; NotFound for another KPI."""
-    definition = drill_down_kpi(kpi)
-    default_key, default_desc = default_sort(definition)
-    key = sort if sort in SORTS[definition.records] else default_key
-    desc = default_desc if descending is None else descending
-    page = max(1, page)
-    if definition.records == Records.LEADS:
-        return await _lead_records(
-            session, settings=settings, kpi=definition, quarter=quarter, page=page, sort=key, descending=desc
-        )
-    return await _opportunity_records(
-        session, settings=settings, kpi=definition, quarter=quarter, page=page, sort=key, descending=desc
+    names: Iterable[str],
+    filters: KpiFilters = KpiFilters(),
+    as_of: dt.datetime | None = None,
+    model: str | None = None,
+    sla_hours: int = SLA_FOLLOW_UP_HOURS,
+) -> dict[str, KpiValue]:
+    """KPIs `names` for `quarter` narrowed by `filters`, counting only events before `as_of` when given.
+
+    A filter that has no meaning for a KPI (core.inapplicable) makes its value None. `model` is the
+    attribution model of campaign ROI (the attribution pages' default when None); `sla_hours` the SLA
+    of sla_compliance (interim rule, core.SLA_FOLLOW_UP_HOURS). NotFound for an unknown KPI name.
+    """
+    wanted = tuple(dict.fromkeys(names))
+    for name in wanted:
+        library_kpi(name)
+    chosen = resolve_model(model)
+    win = window(settings, [quarter], as_of=as_of)
+    return await _cached_values(
+        session, settings=settings, win=win, names=wanted, filters=filters, model=chosen, sla_hours=sla_hours
     )
 
 
-async def _opportunity_records(
+async def trailing_actual(
     session: AsyncSession,
     *,
     settings: Settings,
-    kpi: KpiDefinition,
     quarter: Quarter,
-    page: int,
-    sort: str,
-    descending: bool,
-) -> RecordPage:
+    name: str,
+    filters: KpiFilters = KpiFilters(),
+    model: str | None = None,
+    sla_hours: int = SLA_FOLLOW_UP_HOURS,
+    per_quarter: bool = True,
+) -> KpiValue:
+    """KPI `name` over the two quarters before `quarter` (the sandbagging flag, DESIGN 4).
+
+    Rates, medians, means and ratios are computed over the six months as one window. Counts and amounts
+    (core.ADDITIVE) are the mean per quarter when `per_quarter` (the default), so they compare with a
+    quarter's target: amounts rounded half up to the minor unit, counts as an exact Decimal (7.5).
+    """
+    library_kpi(name)
+    win = window(settings, [quarter.shift(-2), quarter.shift(-1)])
+    values = await _cached_values(
+        session,
+        settings=settings,
+        win=win,
+        names=(name,),
+        filters=filters,
+        model=resolve_model(model),
+        sla_hours=sla_hours,
+    )
+    value = values[name]
+    if value is None or not per_quarter or name not in ADDITIVE:
+        return value
+    if get_kpi(name).unit == Unit.CURRENCY:
+        return round_half_up(Decimal(value) / 2)
+    return Decimal(value) / 2
+
+
+async def open_pipeline(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    filters: KpiFilters = KpiFilters(),
+) -> list[tuple[int, str, Decimal]]:
+    """The open opportunities the filters name, as (amount, forecast category, probability): the amount
+    in minor units of the org currency at the rate of its creation date (deals without a rate are left
+    out), the category `pipeline` when none is set, the probability as a fraction 0..1 (0 when none)."""
     sql = await dialect_sql(session, settings)
-    start, end = period_bounds(settings, quarter)
-    by_close = kpi.name in ("revenue_won", "win_rate")
-    sourced_only = kpi.name == "pipeline_sourced_marketing"
+    runs = await current_runs(session)
     o = aliased(Opportunity)
-    stamp = o.closed_at if by_close else o.created_at
-    statuses = {"revenue_won": [_WON], "win_rate": [_WON, _LOST]}.get(kpi.name)
-
-    in_period = select(
-        o.id.label("id"),
-        sql.converted(o.amount, o.currency, stamp).label("converted"),
-        o.account_id.label("account_id"),
-        o.created_at.label("created_at"),
-    ).where(stamp >= start, stamp < end)
-    if statuses:
-        in_period = in_period.where(o.status.in_(statuses))
-    if sourced_only:
-        in_period = in_period.add_columns(sql.days_before(o.created_at, LOOKBACK_DAYS).label("lookback_from"))
-    behind = in_period.cte("behind").prefix_with("MATERIALIZED")
-    if sourced_only:
-        first = _first_touch_campaign(sql, behind.c.account_id, behind.c.created_at, behind.c.lookback_from)
-        behind = (
-            select(behind.c.id, behind.c.converted, first.label("first_campaign_id"))
-            .cte("behind_sourced")
-            .prefix_with("MATERIALIZED")
+    conv = sql.converted(o.amount, o.currency, o.created_at)
+    rows = await session.execute(
+        select(conv, o.forecast_category, o.probability)
+        .where(
+            o.status == OpportunityStatus.OPEN.value, *opportunity_conditions(sql, o, filters, runs.pipeline)
         )
-    campaign, owner_of_campaign, team = aliased(Campaign), aliased(Person), aliased(Team)
-
-    def only_sourced(stmt: Any) -> Any:
-        if not sourced_only:
-            return stmt
-        return (
-            stmt.outerjoin(campaign, campaign.id == behind.c.first_campaign_id)
-            .outerjoin(owner_of_campaign, owner_of_campaign.id == campaign.owner_id)
-            .outerjoin(team, team.id == owner_of_campaign.team_id)
-            .where(_source_team(campaign, team, behind.c.first_campaign_id) == MARKETING)
-        )
-
-    total = int((await session.execute(only_sourced(select(func.count()).select_from(behind)))).scalar_one())
-    page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
-
-    owner = aliased(Person)
-    opp = aliased(Opportunity)
-    sort_columns: dict[str, Any] = {
-        "amount": behind.c.converted,
-        "date": opp.closed_at if by_close else opp.created_at,
-        "name": opp.name,
-        "account": Account.name,
-        "owner": owner.name,
-        "status": opp.status,
-    }
-    stmt = only_sourced(
-        select(
-            opp.id,
-            opp.external_id,
-            opp.name,
-            Account.name,
-            owner.name,
-            opp.status,
-            opp.stage,
-            opp.created_at,
-            opp.closed_at,
-            opp.amount,
-            opp.currency,
-            behind.c.converted,
-        )
-        .select_from(behind)
-        .join(opp, opp.id == behind.c.id)
-        .join(Account, Account.id == opp.account_id)
-        .outerjoin(owner, owner.id == opp.owner_id)
+        .order_by(o.id)
     )
-    stmt = stmt.order_by(*_order(sort_columns[sort], descending, nullable=sort in _NULLABLE_SORTS), opp.id)
-    found = (await session.execute(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))).all()
-    sources = await _first_touches(session, sql, [r[0] for r in found]) if not by_close else {}
-    rows = [
-        OpportunityRow(
-            id=r[0], external_id=r[1], name=r[2], account=r[3], owner=r[4], status=r[5], stage=r[6],
-            created_at=r[7], closed_at=r[8], amount=r[9], currency=r[10],
-            converted=r[11] if r[10] in CURRENCY_DECIMALS else None,
-            first_campaign=sources.get(r[0], (None, None))[0], source=sources.get(r[0], (None, None))[1],
-        )
-        for r in found
-    ]  # fmt: skip
-    return RecordPage(
-        kpi=kpi,
-        quarter=quarter,
-        rows=rows,
-        total=total,
-        page=page,
-        sort=sort,
-        descending=descending,
-        currency=settings.org_currency,
-        date_label="Closed" if by_close else "Created",
-    )
+    hundred = Decimal(100)
+    return [
+        (int(amount), category or "pipeline", Decimal(0) if p is None else Decimal(p) / hundred)
+        for amount, category, p in rows
+        if amount is not None
+    ]
 
 
-async def _first_touches(
-    session: AsyncSession, sql: _Sql, ids: list[int]
-) -> dict[int, tuple[str | None, str]]:
-    """Per opportunity id: its first-touch campaign's name and the team that sourced it."""
-    if not ids:
-        return {}
-    o = aliased(Opportunity)
-    first = (
-        select(o.id.label("id"), _first_touch_campaign(sql, o.account_id, o.created_at).label("campaign_id"))
-        .where(o.id.in_(ids))
-        .cte("first")
-        .prefix_with("MATERIALIZED")
-    )
-    stmt = (
-        select(first.c.id, Campaign.name, _source_team(Campaign, Team, first.c.campaign_id))
-        .select_from(first)
-        .outerjoin(Campaign, Campaign.id == first.c.campaign_id)
-        .outerjoin(Person, Person.id == Campaign.owner_id)
-        .outerjoin(Team, Team.id == Person.team_id)
-    )
-    return {r[0]: (r[1], str(r[2])) for r in (await session.execute(stmt)).all()}
-
-
-async def _lead_records(
+async def _cached_values(
     session: AsyncSession,
     *,
     settings: Settings,
-    kpi: KpiDefinition,
-    quarter: Quarter,
-    page: int,
-    sort: str,
-    descending: bool,
-) -> RecordPage:
-    start, end = period_bounds(settings, quarter)
-    stamp = Lead.mql_at if kpi.name == "mqls" else Lead.sql_at
-    in_period = [stamp >= start, stamp < end]
-    total = int(
-        (await session.execute(select(func.count()).select_from(Lead).where(*in_period))).scalar_one()
+    win: Window,
+    names: tuple[str, ...],
+    filters: KpiFilters,
+    model: str,
+    sla_hours: int,
+) -> dict[str, KpiValue]:
+    version = await data_version(session)
+    entries = _entries(session, _values_cache, version)
+    key = (
+        tuple(q.key for q in win.quarters),
+        names,
+        filters,
+        None if win.as_of is None else win.as_of.isoformat(),
+        model,
+        sla_hours,
+        *_settings_key(settings),
     )
-    page = min(page, max(1, math.ceil(total / PAGE_SIZE)))
-    sort_columns: dict[str, Any] = {
-        "date": stamp,
-        "email": Lead.email,
-        "account": Account.name,
-        "owner": Person.name,
+    if entries is not None:
+        hit = entries.get(key)
+        if hit is not None and hit[0] == version and time.monotonic() - hit[1] < CACHE_SECONDS:
+            return dict(hit[2])
+    values = await _compute(
+        session, settings=settings, win=win, names=names, filters=filters, model=model, sla_hours=sla_hours
+    )
+    if entries is not None and version is not None:
+        if len(entries) >= _VALUES_CACHE_SIZE:
+            entries.clear()
+        entries[key] = (version, time.monotonic(), values)
+    return dict(values)
+
+
+async def _compute(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    win: Window,
+    names: tuple[str, ...],
+    filters: KpiFilters,
+    model: str,
+    sla_hours: int,
+) -> dict[str, KpiValue]:
+    sql = await dialect_sql(session, settings)
+    runs = await current_runs(session)
+    values: dict[str, KpiValue] = {}
+    active = {name for name in names if not inapplicable(name, filters)}
+    if active & _LEAD_KPIS:
+        values.update(await _lead_values(session, sql, win, filters, active & _LEAD_KPIS, sla_hours))
+    if active & _CREATED_KPIS:
+        values.update(await _created_values(session, sql, win, filters, runs))
+    if active & _CLOSED_KPIS:
+        values.update(await _closed_values(session, sql, win, filters, runs, active))
+    if "pipeline_sourced_marketing" in active:
+        values["pipeline_sourced_marketing"] = await _marketing_pipeline(
+            session, sql, win, filters, runs, sourced=True
+        )
+    if "pipeline_influenced_marketing" in active:
+        values["pipeline_influenced_marketing"] = await _marketing_pipeline(
+            session, sql, win, filters, runs, sourced=False
+        )
+    if active & {"campaign_cost", "cac", "campaign_roi"}:
+        costs = await campaign_costs(session, settings=settings, win=win, filters=filters)
+        cost = sum(c.cost for c in costs if c.cost is not None)
+        values["campaign_cost"] = cost
+        if "cac" in active:
+            deals = values.get("deals_won")
+            values["cac"] = None if not deals else round_half_up(Decimal(cost) / Decimal(deals))
+        if "campaign_roi" in active:
+            attributed = await attributed_revenue(session, sql, win, filters, runs, model, costs)
+            values["campaign_roi"] = ratio(sum(attributed.values()) - cost, cost) if cost else None
+    return {name: values.get(name) if name in active else None for name in names}
+
+
+# -- Leads ---------------------------------------------------------------------------------------------
+
+
+async def _lead_values(
+    session: AsyncSession, sql: KpiSql, win: Window, filters: KpiFilters, names: set[str], sla_hours: int
+) -> dict[str, KpiValue]:
+    start, cut = win.start, win.cut
+    narrowed = lead_conditions(Lead, filters, touched_before=cut)
+    disposed = disposition(Lead, win.as_of)
+    deadline = sql.hours_after(Lead.mql_at, sla_hours)
+    now = literal(win.now, Lead.mql_at.type)
+    mql_in = [Lead.mql_at >= start, Lead.mql_at < cut]
+
+    def between(column: Any) -> list[Any]:
+        return [column >= start, column < cut]
+
+    def count(*conditions: Any) -> Any:
+        return select(func.count()).select_from(Lead).where(*conditions, *narrowed).scalar_subquery()
+
+    reached_sql = [Lead.sql_at.is_not(None)] + ([] if win.as_of is None else [Lead.sql_at < win.as_of])
+    counts: dict[str, Any] = {}
+    if "leads_created" in names:
+        counts["created"] = count(*between(Lead.created_at))
+    if names & {"mqls", "mql_to_sql_rate"}:
+        counts["mqls"] = count(*mql_in)
+    if names & {"accepted_leads", "acceptance_rate"}:
+        counts["accepted"] = count(*between(Lead.accepted_at))
+    if names & {"rejected_leads", "acceptance_rate"}:
+        counts["rejected"] = count(*between(Lead.rejected_at))
+    if "sqls" in names:
+        counts["sqls"] = count(*between(Lead.sql_at))
+    if "mql_to_sql_rate" in names:
+        counts["mql_sql"] = count(*mql_in, *reached_sql)
+    if "sla_compliance" in names:
+        counts["met"] = count(*mql_in, disposed.is_not(None), disposed <= deadline)
+        late = and_(disposed.is_not(None), disposed > deadline)
+        overdue = and_(disposed.is_(None), deadline < now)
+        counts["breached"] = count(*mql_in, or_(late, overdue))
+    if "speed_to_lead_hours" in names:
+        counts["disposed"] = count(*mql_in, disposed.is_not(None))
+    keys = list(counts)
+    row = (await session.execute(select(*counts.values()))).one()
+    n = {k: int(v) for k, v in zip(keys, row, strict=True)}
+    values: dict[str, KpiValue] = {}
+    if "leads_created" in names:
+        values["leads_created"] = n["created"]
+    if "mqls" in names:
+        values["mqls"] = n["mqls"]
+    if "accepted_leads" in names:
+        values["accepted_leads"] = n["accepted"]
+    if "rejected_leads" in names:
+        values["rejected_leads"] = n["rejected"]
+    if "sqls" in names:
+        values["sqls"] = n["sqls"]
+    if "acceptance_rate" in names:
+        values["acceptance_rate"] = ratio(n["accepted"], n["accepted"] + n["rejected"])
+    if "mql_to_sql_rate" in names:
+        values["mql_to_sql_rate"] = ratio(n["mql_sql"], n["mqls"])
+    if "sla_compliance" in names:
+        values["sla_compliance"] = ratio(n["met"], n["met"] + n["breached"])
+    if "speed_to_lead_hours" in names:
+        values["speed_to_lead_hours"] = await _median_hours(
+            session, sql, n["disposed"], [*mql_in, disposed.is_not(None), *narrowed], disposed
+        )
+    return values
+
+
+async def _median_hours(
+    session: AsyncSession, sql: KpiSql, n: int, conditions: list[Any], disposed: Any
+) -> Decimal | None:
+    """The median of the MQL-to-disposition times, in hours: only the middle one or two are read."""
+    if n == 0:
+        return None
+    micros = sql.micros_between(Lead.mql_at, disposed)
+    middle = (
+        (
+            await session.execute(
+                select(micros)
+                .where(*conditions)
+                .order_by(micros)
+                .offset((n - 1) // 2)
+                .limit(1 if n % 2 else 2)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    found = median([int(m) for m in middle])
+    return None if found is None else found / MICROS_PER_HOUR
+
+
+# -- Opportunities -------------------------------------------------------------------------------------
+
+
+async def _created_values(
+    session: AsyncSession, sql: KpiSql, win: Window, filters: KpiFilters, runs: Runs
+) -> dict[str, KpiValue]:
+    o = aliased(Opportunity)
+    conv = sql.converted(o.amount, o.currency, o.created_at)
+    n, amount = (
+        await session.execute(
+            select(func.count(), func.sum(conv)).where(
+                o.created_at >= win.start,
+                o.created_at < win.cut,
+                *opportunity_conditions(sql, o, filters, runs.pipeline),
+            )
+        )
+    ).one()
+    return {"opportunities_created": int(n), "pipeline_created": _int(amount)}
+
+
+async def _closed_values(
+    session: AsyncSession, sql: KpiSql, win: Window, filters: KpiFilters, runs: Runs, names: set[str]
+) -> dict[str, KpiValue]:
+    o = aliased(Opportunity)
+    conditions = opportunity_conditions(sql, o, filters, runs.pipeline)
+    won = o.status == _WON
+    conv = case((won, sql.converted(o.amount, o.currency, o.closed_at)), else_=null())
+    cycle = case((won, sql.micros_between(o.created_at, o.closed_at)), else_=null())
+    counts: dict[str, list[int]] = {_WON: [0, 0, 0, 0], _LOST: [0, 0, 0, 0]}
+    for status, n, priced, amount, micros in await session.execute(
+        select(o.status, func.count(), func.count(conv), func.sum(conv), func.sum(cycle))
+        .where(o.status.in_([_WON, _LOST]), o.closed_at >= win.start, o.closed_at < win.cut, *conditions)
+        .group_by(o.status)
+    ):
+        counts[status] = [int(n), int(priced), _int(amount), _int(micros)]
+    deals, priced, revenue, micros = counts[_WON]
+    lost = counts[_LOST][0]
+    win_rate = ratio(deals, deals + lost)
+    cycle_days = None if deals == 0 else Decimal(micros) / (Decimal(deals) * MICROS_PER_DAY)
+    values: dict[str, KpiValue] = {
+        "revenue_won": revenue,
+        "deals_won": deals,
+        "win_rate": win_rate,
+        "avg_deal_size": None if priced == 0 else round_half_up(Decimal(revenue) / priced),
+        "sales_cycle_days": cycle_days,
     }
-    # First the page's ids, joining only what the sort needs (a deep page then skips over index
-    # entries, not over joined rows), then those 50 leads with their account and owner.
-    ids_stmt = select(Lead.id).where(*in_period)
-    if sort == "account":
-        ids_stmt = ids_stmt.join(Account, Account.id == Lead.account_id)
-    elif sort == "owner":
-        ids_stmt = ids_stmt.outerjoin(Person, Person.id == Lead.owner_id)
-    ids_stmt = (
-        ids_stmt.order_by(*_order(sort_columns[sort], descending, nullable=sort in _NULLABLE_SORTS), Lead.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    )
-    ids = list((await session.execute(ids_stmt)).scalars().all())
-    stmt = (
-        select(
-            Lead.id,
-            Lead.external_id,
-            Lead.email,
-            Account.name,
-            Person.name,
-            Lead.created_at,
-            Lead.mql_at,
-            Lead.accepted_at,
-            Lead.rejected_at,
-            Lead.sql_at,
+    if "pipeline_velocity" in names:
+        at = win.snapshot
+        open_deals = (
+            await session.execute(
+                select(func.count()).where(
+                    o.created_at < at, or_(o.closed_at.is_(None), o.closed_at >= at), *conditions
+                )
+            )
+        ).scalar_one()
+        values["pipeline_velocity"] = velocity(int(open_deals), win_rate, revenue, priced, cycle_days)
+    return values
+
+
+async def _marketing_pipeline(
+    session: AsyncSession, sql: KpiSql, win: Window, filters: KpiFilters, runs: Runs, *, sourced: bool
+) -> int:
+    """Marketing-sourced (first touch on a marketing campaign) or -influenced (any touch on one)
+    pipeline created in the window: from the current pipeline run, else read from the touches."""
+    if runs.pipeline is not None:
+        deals = marketing_stored(win, filters, runs.pipeline, sourced=sourced).subquery()
+    else:
+        deals = marketing_read(sql, win, filters, sourced=sourced).subquery()
+    return _int((await session.execute(select(func.sum(deals.c.converted)))).scalar())
+
+
+async def has_pipeline_data(session: AsyncSession) -> bool:
+    """Whether any lead or opportunity has been loaded (pages show what to do next when none has)."""
+    any_lead, any_opp = (
+        await session.execute(select(exists(select(Lead.id)), exists(select(Opportunity.id))))
+    ).one()
+    return bool(any_lead or any_opp)
+
+
+# -- Filters: the choices a page offers, and checking what a caller sent ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FilterOptions:
+    """What each filter can be set to: (id, label) pairs, or the values in use."""
+
+    teams: list[tuple[int, str]]
+    people: list[tuple[int, str]]
+    campaigns: list[tuple[int, str]]
+    channels: list[str]
+    segments: list[str]
+
+    def label(self, filters: KpiFilters) -> list[tuple[str, str]]:
+        """(filter, what it is set to) for each filter set, for headings and captions."""
+        named = {
+            "team": dict(self.teams).get(filters.team_id or 0),
+            "person": dict(self.people).get(filters.person_id or 0),
+            "campaign": dict(self.campaigns).get(filters.campaign_id or 0),
+            "channel": filters.channel,
+            "segment": filters.segment,
+        }
+        return [(name, str(named[name] or filters.params[name])) for name in filters.used]
+
+
+async def filter_options(session: AsyncSession) -> FilterOptions:
+    """Every team, person, campaign, channel and account segment, sorted by name."""
+    teams = [
+        (int(i), str(n)) for i, n in await session.execute(select(Team.id, Team.name).order_by(Team.name))
+    ]
+    people = [
+        (int(i), str(n))
+        for i, n in await session.execute(select(Person.id, Person.name).order_by(Person.name, Person.id))
+    ]
+    campaigns = [
+        (int(i), str(n))
+        for i, n in await session.execute(
+            select(Campaign.id, Campaign.name).order_by(Campaign.name, Campaign.id)
         )
-        .join(Account, Account.id == Lead.account_id)
-        .outerjoin(Person, Person.id == Lead.owner_id)
-        .where(Lead.id.in_(ids))
+    ]
+    channels = list(
+        (await session.execute(select(Campaign.channel).distinct().order_by(Campaign.channel))).scalars()
     )
-    found = {
-        r[0]: LeadRow(
-            id=r[0], external_id=r[1], email=r[2], account=r[3], owner=r[4], created_at=r[5],
-            mql_at=r[6], accepted_at=r[7], rejected_at=r[8], sql_at=r[9],
-        )
-        for r in (await session.execute(stmt)).all()
-    }  # fmt: skip
-    rows = [found[i] for i in ids if i in found]
-    return RecordPage(
-        kpi=kpi,
-        quarter=quarter,
-        rows=rows,
-        total=total,
-        page=page,
-        sort=sort,
-        descending=descending,
-        currency=settings.org_currency,
-        date_label="MQL" if kpi.name == "mqls" else "SQL",
+    segments = list(
+        (
+            await session.execute(
+                select(Account.segment)
+                .where(Account.segment.is_not(None))
+                .distinct()
+                .order_by(Account.segment)
+            )
+        ).scalars()
     )
+    return FilterOptions(teams, people, campaigns, [str(c) for c in channels], [str(s) for s in segments])
+
+
+async def check_filters(session: AsyncSession, filters: KpiFilters, *, kpi: str | None = None) -> None:
+    """ValidationFailed (422) naming each filter that names nothing known, or (given `kpi`) that has no
+    meaning for that KPI."""
+    errors: list[dict[str, Any]] = []
+    lookups: list[tuple[str, Any, Any]] = [
+        ("team", filters.team_id, select(Team.id).where(Team.id == filters.team_id)),
+        ("person", filters.person_id, select(Person.id).where(Person.id == filters.person_id)),
+        ("campaign", filters.campaign_id, select(Campaign.id).where(Campaign.id == filters.campaign_id)),
+        ("channel", filters.channel, select(Campaign.id).where(Campaign.channel == filters.channel)),
+        ("segment", filters.segment, select(Account.id).where(Account.segment == filters.segment)),
+    ]
+    for name, value, stmt in lookups:
+        if value is not None and not (await session.execute(select(exists(stmt)))).scalar():
+            errors.append({"field": name, "message": f"there is no {name} {value!r}"})
+    if kpi is not None:
+        for name in inapplicable(kpi, filters):
+            errors.append({"field": name, "message": f"the {name} filter does not apply to {kpi}"})
+    if errors:
+        fields = ", ".join(e["field"] for e in errors)
+        raise ValidationFailed(f"Some filters cannot be used: {fields}.", errors=errors)
+
+
+__all__ = [
+    "CACHE_SECONDS",
+    "FILTER_NAMES",
+    "LOOKBACK_DAYS",
+    "MARKETING",
+    "PAGE_SIZE",
+    "SLA_FOLLOW_UP_HOURS",
+    "SORTS",
+    "UNATTRIBUTED",
+    "CampaignRow",
+    "Dashboard",
+    "DataWarning",
+    "FilterOptions",
+    "KpiFigure",
+    "KpiFilters",
+    "LeadRow",
+    "OpportunityRow",
+    "QuarterFigures",
+    "RecordPage",
+    "check_filters",
+    "clear_cache",
+    "current_runs",
+    "dashboard",
+    "data_version",
+    "default_sort",
+    "dialect_sql",
+    "drill_down_kpi",
+    "filter_options",
+    "has_pipeline_data",
+    "kpi_records",
+    "kpi_values",
+    "library_kpi",
+    "open_pipeline",
+    "period_bounds",
+    "quarter_figures",
+    "resolve_model",
+    "same_day_cutoff",
+    "trailing_actual",
+]

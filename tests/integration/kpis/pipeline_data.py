@@ -50,22 +50,34 @@ class PipelineData:
             self._owner = await self.person("rep@example.com", "sales", "Rita Rep")
         return self._owner
 
-    async def campaign(self, external_id: str, owner: Person | None, channel: str = "webinar") -> Campaign:
+    async def campaign(
+        self,
+        external_id: str,
+        owner: Person | None,
+        channel: str = "webinar",
+        *,
+        cost: int = 0,
+        currency: str = "USD",
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Campaign:
         campaign = Campaign(
             external_id=external_id,
             name=f"Campaign {external_id}",
             channel=channel,
             owner_id=owner.id if owner else None,
-            cost=0,
-            currency="USD",
+            cost=cost,
+            currency=currency,
+            start_date=dt.date.fromisoformat(start) if start else None,
+            end_date=dt.date.fromisoformat(end) if end else None,
         )
         self.db.add(campaign)
         await self.db.flush()
         return campaign
 
-    async def account(self, external_id: str) -> Account:
+    async def account(self, external_id: str, segment: str | None = None) -> Account:
         if external_id not in self._accounts:
-            account = Account(external_id=external_id, name=f"Account {external_id}")
+            account = Account(external_id=external_id, name=f"Account {external_id}", segment=segment)
             self.db.add(account)
             await self.db.flush()
             self._accounts[external_id] = account
@@ -81,15 +93,20 @@ class PipelineData:
         sql_at: str | None = None,
         accepted_at: str | None = None,
         email: str | None = None,
+        rejected_at: str | None = None,
+        owner: Person | None = None,
     ) -> Lead:
         lead = Lead(
             external_id=external_id,
             account_id=(await self.account(account)).id,
             email=email or f"{external_id.lower()}@example.com",
+            owner_id=owner.id if owner else None,
             created_at=at(created_at),
             mql_at=at(mql_at) if mql_at else None,
             sql_at=at(sql_at) if sql_at else None,
             accepted_at=at(accepted_at) if accepted_at else None,
+            rejected_at=at(rejected_at) if rejected_at else None,
+            rejection_reason="no budget" if rejected_at else None,
         )
         self.db.add(lead)
         await self.db.flush()
@@ -114,12 +131,17 @@ class PipelineData:
         status: str = "open",
         account: str | None = None,
         name: str | None = None,
+        owner: Person | None = None,
+        probability: str | None = None,
+        forecast_category: str | None = None,
     ) -> Opportunity:
         opp = Opportunity(
             external_id=external_id,
             account_id=(await self.account(account or f"ACC-{external_id}")).id,
             name=name or f"Deal {external_id}",
-            owner_id=(await self.owner()).id,
+            owner_id=(owner or await self.owner()).id,
+            probability=Decimal(probability) if probability is not None else None,
+            forecast_category=forecast_category,
             amount=amount,
             currency=currency,
             created_at=created_at if isinstance(created_at, dt.datetime) else at(created_at),
