@@ -26,6 +26,7 @@ from okr.auth.controllers import AuthController
 from okr.auth.middleware import build_middleware
 from okr.dashboard.controllers import DashboardController
 from okr.db.engine import create_engine
+from okr.goals.controllers import GoalsApiController, GoalsController
 from okr.imports.controllers import RUNNER_KEY, ImportApiController, ImportPageController
 from okr.imports.jobs import ImportRunner
 from okr.kpis.controllers import kpi_routes
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportApiController,
             AttributionController,
             AttributionApiController,
+            GoalsController,
+            GoalsApiController,
             kpi_routes,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],

@@ -54,6 +54,11 @@ class Objective(Base):
     weight: Mapped[Decimal] = mapped_column(Percent, default=Decimal(1))
     position: Mapped[int] = mapped_column(Integer, default=0)
     archived_at: Mapped[dt.datetime | None]
+    # The objective this one was rolled forward from (the previous period's), so rolling forward twice
+    # copies nothing twice.
+    rolled_from_id: Mapped[int | None] = mapped_column(
+        ForeignKey("objective.id", ondelete="SET NULL"), index=True
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]

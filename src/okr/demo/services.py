@@ -3,17 +3,25 @@
 import datetime as dt
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from okr.attribution.parallel import run_recompute
+from okr.auth.schemas import CurrentUser
 from okr.db.engine import create_engine, session_factory, write_intent
-from okr.db.people import Person
+from okr.db.people import Person, Team
 from okr.demo import core
+from okr.goals import services as goals
 from okr.imports.services import ImportResult, import_folder
+from okr.kpis import services as kpis
+from okr.kpis.core import ADDITIVE, KpiFilters, get_kpi
 from okr.lib.clock import utcnow
+from okr.lib.periods import quarter_of
 from okr.people.services import set_password
 from okr.periods.services import ensure_periods
 from okr.settings import Settings
@@ -80,6 +88,11 @@ async def load_demo(*, settings: Settings, seed: int, scale: str, echo: Echo) ->
                     await session.commit()
             echo("Computing attribution (every model, both scopes)...")
             await run_recompute(settings)
+            async with session_factory(engine)() as session:
+                with write_intent():
+                    made = await plant_goals(session, settings=settings, today=today_in_org(settings))
+                    await session.commit()
+            echo(f"Planted this quarter's goals: {made} objectives, targets from the last two quarters.")
         finally:
             await engine.dispose()
     return True
@@ -109,3 +122,206 @@ def login_banner(url: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# -- Goals: the current quarter's objectives, planned from the trailing actuals -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _KrPlan:
+    title: str
+    kind: str
+    metric: str | None
+    owners: tuple[str, ...]
+    growth: Decimal | None = None  # target = trailing actual x growth (metric increase/decrease KRs)
+    target: Decimal | None = None  # fixed target (stay_* KRs, manual KRs)
+    start: Decimal = Decimal(0)
+    unit: str | None = None  # manual KRs
+    bonus: bool = False
+    team: str | None = None  # the KPI narrowed to this team
+    # (day of the quarter, value, confidence, note)
+    check_ins: tuple[tuple[int, Decimal | None, str, str], ...] = ()
+
+
+_GOALS: Final = (
+    (
+        "Grow new revenue together",
+        "One number for sales and marketing: the revenue we win and the pipeline that feeds it.",
+        ("sales", "marketing", "sdr"),
+        "cro",
+        (
+            _KrPlan(
+                "Win more new revenue",
+                "increase_to",
+                "revenue_won",
+                ("vp.sales", "vp.marketing"),
+                growth=Decimal("1.15"),
+                bonus=True,
+            ),
+            _KrPlan(
+                "Marketing sources more pipeline",
+                "increase_to",
+                "pipeline_sourced_marketing",
+                ("vp.marketing",),
+                growth=Decimal("1.2"),
+                bonus=True,
+            ),
+            _KrPlan("Raise the win rate", "increase_to", "win_rate", ("vp.sales",), growth=Decimal("1.1")),
+        ),
+    ),
+    (
+        "Hand over leads fast and well",
+        "Marketing sends leads sales wants; sales follows up inside the SLA.",
+        ("marketing", "sdr"),
+        "vp.marketing",
+        (
+            _KrPlan(
+                "MQLs delivered", "increase_to", "mqls", ("vp.marketing", "marketer"), growth=Decimal("1.1")
+            ),
+            _KrPlan(
+                "Sales accepts the leads it gets",
+                "stay_above",
+                "acceptance_rate",
+                ("vp.marketing",),
+                target=Decimal(75),
+            ),
+            _KrPlan(
+                "Follow up inside the SLA",
+                "stay_above",
+                "sla_compliance",
+                ("sdr",),
+                target=Decimal(80),
+                bonus=True,
+            ),
+            _KrPlan(
+                "Webinar attendees",
+                "increase_to",
+                None,
+                ("marketer",),
+                target=Decimal(1500),
+                unit="count",
+                check_ins=(
+                    (7, Decimal(180), "on_track", "Two webinars done, good turnout."),
+                    (21, Decimal(420), "on_track", "Partner webinar filled up."),
+                    (35, Decimal(610), "at_risk", "One speaker cancelled; rescheduling."),
+                ),
+            ),
+        ),
+    ),
+    (
+        "Close faster",
+        "Shorter cycles free reps for the next deal.",
+        ("sales",),
+        "vp.sales",
+        (
+            _KrPlan(
+                "Shorten the sales cycle",
+                "decrease_to",
+                "sales_cycle_days",
+                ("vp.sales", "rep"),
+                growth=Decimal("0.9"),
+            ),
+            _KrPlan(
+                "Mutual close plans on every deal over USD 50k",
+                "milestone",
+                None,
+                ("rep",),
+                target=Decimal(1),
+                unit="count",
+                check_ins=((14, Decimal(0), "at_risk", "Template agreed; half the deals have one."),),
+            ),
+        ),
+    ),
+)
+
+
+def _nice(value: Decimal) -> Decimal:
+    """A target people would write down: two significant digits."""
+    if value <= 0:
+        return value
+    digits = value.adjusted() - 1
+    step = Decimal(10) ** digits
+    return (value / step).quantize(Decimal(1)) * step
+
+
+async def plant_goals(session: AsyncSession, *, settings: Settings, today: dt.date) -> int:
+    """The demo's objectives for today's quarter (targets from the trailing two quarters), with check-ins;
+    how many objectives. Written through the goals services, as the admin, so they are audited."""
+    people = {p.email.split("@")[0]: p for p in (await session.scalars(select(Person))).all()}
+    teams = {t.name: t for t in (await session.scalars(select(Team))).all()}
+    admin = people["admin"]
+    user = CurrentUser(admin.id, admin.email, admin.name, "admin", admin.team_id, "revops")
+    quarter = quarter_of(today, settings.fiscal_year_start_month)
+    start, _ = quarter.utc_bounds(settings.tz, settings.fiscal_year_start_month)
+    made = 0
+    for title, description, team_names, owner, plans in _GOALS:
+        objective = await goals.create_objective(
+            session,
+            settings=settings,
+            user=user,
+            quarter=quarter,
+            fields=goals.ObjectiveFields(
+                title=title,
+                description=description,
+                team_ids=tuple(teams[n].id for n in team_names if n in teams),
+                owner_id=people[owner].id,
+            ),
+            via=DEMO_ACTOR,
+        )
+        made += 1
+        for plan in plans:
+            filters = KpiFilters(team_id=teams[plan.team].id) if plan.team else KpiFilters()
+            kpi = get_kpi(plan.metric) if plan.metric else None
+            start_value, target = plan.start, plan.target
+            if kpi is not None and plan.growth is not None:
+                trailing = await kpis.trailing_actual(
+                    session, settings=settings, quarter=quarter, name=kpi.name, filters=filters
+                )
+                actual = goals.kr_value_of(trailing, kpi, settings.org_currency)
+                if not actual:
+                    continue
+                target = _nice(actual * plan.growth)
+                # Counts and amounts pile up over the quarter from 0; a rate or a duration starts where
+                # the team stands.
+                cumulative = plan.kind == "increase_to" and kpi.name in ADDITIVE
+                start_value = Decimal(0) if cumulative else _nice(actual)
+                if start_value == target:
+                    continue
+            assert target is not None
+            kr = await goals.create_key_result(
+                session,
+                settings=settings,
+                user=user,
+                objective_id=objective.id,
+                fields=goals.KeyResultFields(
+                    title=plan.title,
+                    kind=plan.kind,
+                    unit=goals.kpi_unit(kpi) if kpi else (plan.unit or "count"),
+                    start_value=start_value,
+                    target=target,
+                    owner_ids=tuple(people[o].id for o in plan.owners if o in people),
+                    counts_toward_bonus=plan.bonus,
+                    source="metric" if kpi else "manual",
+                    metric=kpi.name if kpi else None,
+                    filters=filters,
+                ),
+                via=DEMO_ACTOR,
+            )
+            for day, value, confidence, note in plan.check_ins:
+                when = start + dt.timedelta(days=day, hours=15)
+                if when.date() > today:
+                    break
+                author = people[plan.owners[0]]
+                c = await goals.check_in(
+                    session,
+                    settings=settings,
+                    user=CurrentUser(author.id, author.email, author.name, author.role, author.team_id, ""),
+                    key_result_id=kr.id,
+                    value=value,
+                    confidence=confidence,
+                    note=note,
+                    via=DEMO_ACTOR,
+                )
+                c.created_at = when  # the demo's history: check-ins through the quarter so far
+    await session.flush()
+    return made

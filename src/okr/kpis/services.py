@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import and_, case, exists, func, literal, null, or_, select
 from sqlalchemy.engine import Engine
@@ -204,13 +204,21 @@ def clear_cache() -> None:
     _values_cache.clear()
 
 
+NO_DATA_CHANGE: Final = ("objective.", "key_result.", "check_in.", "api_token.", "person.set_password")
+"""Audit actions (prefixes) that change no figure: goals, check-ins and tokens. Every other audited
+action (imports, people and teams) may, so it makes cached figures stale. Without this, each check-in
+would send the next goals page back to computing every KPI."""
+
+
 async def data_version(session: AsyncSession) -> _Version | None:
-    """What cached figures depend on: the newest audit event and attribution run; None: do not cache."""
+    """What cached figures depend on: the newest audit event that may change figures and the newest
+    attribution run; None: do not cache."""
     succeeded = AttributionRun.status == RunStatus.SUCCEEDED.value
+    changing = ~or_(*(AuditEvent.action.startswith(prefix) for prefix in NO_DATA_CHANGE))
     audit, run_id, run_at = (
         await session.execute(
             select(
-                select(func.max(AuditEvent.id)).scalar_subquery(),
+                select(func.max(AuditEvent.id)).where(changing).scalar_subquery(),
                 select(func.max(AttributionRun.id)).where(succeeded).scalar_subquery(),
                 select(func.max(AttributionRun.computed_at)).where(succeeded).scalar_subquery(),
             )
