@@ -29,8 +29,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from okr.audit import services as audit
 from okr.auth.schemas import CurrentUser
-from okr.db.attribution import AttributionRun, RunStatus
-from okr.db.audit import AuditEvent
 from okr.db.goals import CheckIn, Confidence, KeyResult, Objective, key_result_owner, objective_team
 from okr.db.people import Period, PeriodState, Person, Team
 from okr.goals import core
@@ -621,36 +619,10 @@ def clear_cache() -> None:
     _figures_cache.clear()
 
 
-GOAL_ENTITIES: Final = ("objective", "key_result", "check_in")
-"""The audit entities goals write: they change no KPI, so they leave the cached figures of goals valid."""
-
-
-async def data_version(session: AsyncSession) -> tuple[Any, ...] | None:
-    """What the KPI figures of goals depend on: the newest audit event other than a goal change (every
-    import writes one) and the newest attribution run; None while there is no such event (no caching).
-
-    Like kpis.services.data_version, but a check-in or a goal edit does not make the figures stale.
-    """
-    succeeded = AttributionRun.status == RunStatus.SUCCEEDED.value
-    audit_id, run_id, run_at = (
-        await session.execute(
-            select(
-                select(AuditEvent.id)
-                .where(AuditEvent.entity.not_in(GOAL_ENTITIES))
-                .order_by(AuditEvent.id.desc())
-                .limit(1)
-                .scalar_subquery(),
-                select(func.max(AttributionRun.id)).where(succeeded).scalar_subquery(),
-                select(func.max(AttributionRun.computed_at)).where(succeeded).scalar_subquery(),
-            )
-        )
-    ).one()
-    return None if audit_id is None else (int(audit_id), run_id, run_at)
-
-
 async def _cached(session: AsyncSession, key: tuple[Any, ...], compute: Callable[[], Awaitable[T]]) -> T:
-    """`compute()`, reused while `data_version` holds and for at most kpis.CACHE_SECONDS."""
-    version = await data_version(session)
+    """`compute()`, reused while kpis.data_version holds (goal changes and check-ins leave it) and for
+    at most kpis.CACHE_SECONDS."""
+    version = await kpis.data_version(session)
     engine = session.get_bind()
     if version is None or not isinstance(engine, Engine):
         return await compute()
@@ -2054,7 +2026,6 @@ __all__ = [
     "clear_cache",
     "create_key_result",
     "create_objective",
-    "data_version",
     "form_choices",
     "goals_overview",
     "key_result_detail",

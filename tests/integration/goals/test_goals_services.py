@@ -579,9 +579,9 @@ async def test_cached_figures_follow_new_data_but_not_goal_changes(
 
     assert await value() == D("3100.00")
     # A check-in (or any goal change) writes an audit event, yet changes no KPI: the figures stay cached.
-    version = await goals.data_version(db)
+    version = await kpis.data_version(db)
     await check_in(db, settings, c.sales_lead, krid, None, note="Looking good")
-    assert await goals.data_version(db) == version
+    assert await kpis.data_version(db) == version
     # New pipeline data comes with its import's audit event: the figures follow it.
     await PipelineData(db).opportunity(
         "O9", amount=50_000, account="ACC-NEW", owner=library.people["rita"], created_at="2026-08-01T12:00Z",
@@ -589,5 +589,5 @@ async def test_cached_figures_follow_new_data_but_not_goal_changes(
     )  # fmt: skip
     await audit.record(db, actor="cli", action="import", entity="opportunity", after={"rows": 1})
     await db.commit()
-    assert await goals.data_version(db) != version
+    assert await kpis.data_version(db) != version
     assert await value() == D("3600.00")
