@@ -4,9 +4,11 @@
     .venv/bin/python bench/pages.py --url sqlite+aiosqlite:///var/bench.db
     .venv/bin/python bench/pages.py --url postgresql+asyncpg://postgres@127.0.0.1:5432/okr_bench
 
-Logs in as a demo leader (setting the demo password), then requests each page (the dashboard's and,
-once attribution is computed, the attribution pages): once cold (figure caches cleared) and --repeat
-times warm, and prints p50 / p95 / max per page as a Markdown table.
+Logs in as a demo leader (setting the demo password), then requests each page (the dashboard's, the
+attribution pages once attribution is computed, the goals, key result, personal and team pages): once
+cold (figure caches cleared) and --repeat times warm, and prints p50 / p95 / max per page as a
+Markdown table. When the current quarter has no objectives yet, it first plants the demo's (as
+`okr up` does), with targets from the last two quarters.
 """
 
 import argparse
@@ -21,8 +23,11 @@ from sqlalchemy import func, select
 from okr.app import create_app
 from okr.attribution import queries as attribution_queries
 from okr.db.engine import open_session, write_intent
-from okr.db.models import Campaign, Opportunity
+from okr.db.goals import KeyResult, Objective
+from okr.db.models import Campaign, Opportunity, Period, Team
 from okr.demo.core import DEMO_PASSWORD
+from okr.demo.services import plant_goals
+from okr.goals import services as goals_services
 from okr.kpis.services import clear_cache
 from okr.lib.clock import utcnow
 from okr.lib.periods import quarter_of
@@ -54,7 +59,17 @@ async def main() -> None:
             await session.commit()
         campaign = await session.scalar(select(func.min(Campaign.id)))
         deal = await session.scalar(select(func.min(Opportunity.id)).where(Opportunity.status == "won"))
-    quarter = quarter_of(utcnow().astimezone(settings.tz).date(), settings.fiscal_year_start_month)
+        today = utcnow().astimezone(settings.tz).date()
+        quarter = quarter_of(today, settings.fiscal_year_start_month)
+        planted = select(func.count()).select_from(Objective).join(Period).where(Period.key == quarter.key)
+        if not await session.scalar(planted):
+            with write_intent():
+                await plant_goals(session, settings=settings, today=today)
+                await session.commit()
+        key_result = await session.scalar(
+            select(func.min(KeyResult.id)).join(Objective).join(Period).where(Period.key == quarter.key)
+        )
+        sales = await session.scalar(select(Team.id).where(Team.name == "sales"))
     previous = quarter.shift(-1).key
     pages = {
         "dashboard, current quarter": "/",
@@ -72,6 +87,10 @@ async def main() -> None:
         "attribution: compare two models": (
             f"/attribution/compare?period={previous}&model_a=first_touch&model_b=data_driven"
         ),
+        "goals page, current quarter": f"/goals?period={quarter.key}",
+        "a key result (burn-up, check-ins)": f"/goals/key-results/{key_result}",
+        "personal page (/me)": f"/me?period={quarter.key}",
+        "team page (sales)": f"/teams/{sales}?period={quarter.key}",
     }
     rows = []
     async with AsyncTestClient(app=create_app(settings)) as client:
@@ -86,6 +105,7 @@ async def main() -> None:
             headers = {"HX-Request": "true"} if "fragment" in name else {}
             clear_cache()
             attribution_queries.clear_cache()
+            goals_services.clear_cache()
             start = time.perf_counter()
             response = await client.get(path, headers=headers)
             cold = time.perf_counter() - start

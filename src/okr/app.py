@@ -27,6 +27,7 @@ from okr.auth.middleware import build_middleware
 from okr.dashboard.controllers import DashboardController
 from okr.db.engine import create_engine
 from okr.goals.controllers import GoalsApiController, GoalsController
+from okr.home.controllers import HomeController
 from okr.imports.controllers import RUNNER_KEY, ImportApiController, ImportPageController
 from okr.imports.jobs import ImportRunner
 from okr.kpis.controllers import kpi_routes
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AttributionApiController,
             GoalsController,
             GoalsApiController,
+            HomeController,
             kpi_routes,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],

@@ -1,0 +1,1 @@
+"""The personal ("me") page and the team pages (issue 4, item 5)."""
