@@ -762,6 +762,21 @@ class GoalsController(Controller):
         if not request.htmx and not form.errors:
             fallback = f"/goals/key-results/{key_result_id}"
             return Redirect(safe_next(_text(data, "next") or fallback), status_code=HTTP_303_SEE_OTHER)
+        if view_name == "kr" and request.htmx:
+            # Pages that show single KRs (the personal page) get the KR back, redrawn with its new value.
+            kr_view = await goals.key_result_view(
+                db_session, settings=settings, key_result_id=key_result_id, user=user
+            )
+            context = {
+                **_common(request),
+                "kr": kr_view,
+                "o": {"id": kr_view.objective_id, "can_edit": False},
+                "kr_view": "kr",
+                "checkin_forms": {key_result_id: form},
+                "next": _text(data, "next"),
+                "team": None,
+            }
+            return _template(request, "_key_result", context)
         if view_name == "row" and request.htmx:
             kr = await goals.key_result_place(db_session, key_result_id=key_result_id)
             quarter, _ = await _quarter(db_session, settings, kr.period)

@@ -89,7 +89,9 @@ async def test_my_page_shows_my_key_results_contribution_and_attention(
         assert f'id="kr-{ids[name]}"' in mine, name
     for name in ("win_rate", "sams_mqls", "brand_mqls", "floor"):
         assert f'id="kr-{ids[name]}"' not in mine, name
-    assert "hx-disable" in mine and "/move" not in mine and "/archive" not in mine
+    assert "/move" not in mine and "/archive" not in mine
+    # A check-in swaps back just its KR (view "kr"), not the goals page's objective.
+    assert 'name="view" value="kr"' in mine and f'hx-target="#kr-{ids["calls"]}"' in mine
     calls = text(block(mine, f"kr-{ids['calls']}"))
     assert "Customer calls" in calls and "No check-in yet" in calls and "Check in" in calls
     revenue = text(block(mine, f"kr-{ids['revenue']}"))
@@ -142,10 +144,21 @@ async def test_a_check_in_from_my_page_clears_its_attention_item(
         follow_redirects=False,
     )  # fmt: skip
     assert response.status_code == 303 and response.headers["location"] == back
+    # With htmx, the KR comes back alone, redrawn with the new value and the notice.
+    swapped = await client.post(
+        f"/goals/key-results/{calls}/check-ins",
+        data={"_csrf_token": await csrf_token(client), "value": "61", "confidence": "on_track",
+              "note": "Better week", "view": "kr", "next": back},
+        headers={"HX-Request": "true"},
+    )  # fmt: skip
+    assert swapped.status_code == 200 and swapped.text.lstrip().startswith("<li")
+    assert f'id="kr-{calls}"' in swapped.text and "objective-" not in swapped.text
+    got = text(swapped.text)
+    assert "61 increase to 100" in got and "Checked in." in got and "“Better week”" in got
     html = (await client.get(back.split("#")[0])).text
     assert f'id="attention-{calls}"' not in html
     kr = text(block(html, f"kr-{calls}"))
-    assert "60 increase to 100" in kr and "Checked in." in kr and "“Good week”" in kr
+    assert "61 increase to 100" in kr and "“Better week”" in kr
     assert "Checked in." not in text(block(html, f"kr-{w.ids['cases']}"))
     # A refused check-in shows its error beside the field, on the KR's page.
     response = await client.post(
