@@ -1,6 +1,7 @@
 """One exception handler: JSON problem bodies for the API, an error fragment for htmx, a page otherwise."""
 
 from typing import Any
+from urllib.parse import quote
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
@@ -51,7 +52,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             body["errors"] = errors
         return Response(body, status_code=status, media_type="application/problem+json")
     if status == HTTP_401_UNAUTHORIZED or isinstance(exc, NotAuthorizedException):
-        target = "/login?next=" + request.url.path
+        # The whole address, query included: a deep link (period, filters) survives the login.
+        asked = request.url.path + ("?" + request.url.query if request.url.query else "")
+        target = "/login?next=" + quote(asked, safe="/")
         if request.headers.get("hx-request"):
             return Response("", status_code=200, headers={"HX-Redirect": target}, media_type=MediaType.TEXT)
         return Redirect(target)
