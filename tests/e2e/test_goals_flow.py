@@ -51,8 +51,13 @@ def add_key_result(
     page.locator(f"#objective-{objective_id}").get_by_role("link", name="Add a key result").first.click()
     page.wait_for_url(re.compile(rf"/goals/objectives/{objective_id}/key-results/new"))
     page.fill("#field-title", title)
+    # The KPI and its filters show only for a metric key result.
+    manual = page.locator('input[name="source"][value="manual"]')
+    manual.check()
+    assert not page.locator("#field-metric").is_visible()
     if metric:
         page.get_by_label("Metric (computed from pipeline data)").check()
+        assert page.locator("#field-metric").is_visible()
         page.select_option("#field-metric", metric)
     page.fill("#field-target", target)
     page.select_option("#field-owner_ids", label=owners)
