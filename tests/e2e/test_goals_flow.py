@@ -278,6 +278,15 @@ def test_a_leader_reads_the_team_page(page: Any, phone: Any, browser: Any, live_
     assert page.locator(f"#my-key-results #kr-{ids['workshops']}").count() == 1
     page.screenshot(path=str(SHOTS / "home-person-laptop.png"), full_page=True)
 
+    # Every team, from the goals page; each links to its page.
+    page.goto("/goals")
+    page.get_by_role("link", name="Each team's page").click()
+    page.wait_for_url(re.compile(r"/teams\?period="))
+    sales = page.locator("#teams-content tbody tr", has_text="sales").first
+    assert int(sales.locator("td").nth(1).inner_text()) >= 1  # the shared objective counts for sales
+    sales.get_by_role("link").click()
+    page.wait_for_url(re.compile(rf"{team_path}\?period="))
+
     login(phone, LEADER, DEMO_PASSWORD)
     phone.goto(team_path)
     phone.locator("#people-table").wait_for()

@@ -139,6 +139,25 @@ class HomeController(Controller):
         person = await home.visible_person(db_session, user=current_user(request), person_id=person_id)
         return await self._personal(request, db_session, person, f"/people/{person_id}", period, checked)
 
+    @get("/teams", name="home.teams")
+    async def teams(
+        self, request: HTMXRequest, db_session: NamedDependency[AsyncSession], period: PeriodParam = None
+    ) -> Template:
+        """Every team: its people, the objectives it owns in the period and their score; each links on."""
+        settings = app_settings(request)
+        quarter, quarters = await goals_quarter(db_session, settings, period)
+        overview, summaries = await home.team_summaries(
+            db_session, settings=settings, quarter=quarter, user=current_user(request)
+        )
+        context = {
+            "summaries": summaries,
+            "overview": overview,
+            "quarter": quarter,
+            "quarters": quarters,
+            "path": "/teams",
+        }
+        return _render(request, "teams", context)
+
     @get("/teams/{team_id:int}", name="home.team")
     async def team(
         self,

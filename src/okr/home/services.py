@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Final
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from okr.auth.schemas import CurrentUser
@@ -515,3 +515,39 @@ __all__ = [
     "team_ref",
     "visible_person",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class TeamSummary:
+    """A team on the teams page: its people, and the objectives it owns in the period with their score."""
+
+    team: TeamRef
+    people: int
+    objectives: int
+    score: Decimal | None
+    band: goals_core.Band | None
+
+
+async def team_summaries(
+    session: AsyncSession, *, settings: Settings, quarter: Quarter, user: CurrentUser
+) -> tuple[GoalsOverview, tuple[TeamSummary, ...]]:
+    """Every team with its active people and its objectives' weighted score (joint ones count for each
+    of their teams), from one goals overview of the period."""
+    overview = await goals.goals_overview(session, settings=settings, quarter=quarter, user=user)
+    counts = dict(
+        (
+            await session.execute(
+                select(Person.team_id, func.count())
+                .where(Person.is_active.is_(True))
+                .group_by(Person.team_id)
+            )
+        ).all()
+    )
+    found = []
+    for team in await goals.teams(session):
+        owned = [o for o in overview.objectives if team.id in o.team_ids]
+        scored = [(o.score, o.weight) for o in owned if o.score is not None]
+        score = goals_core.objective_score(scored) if scored else None
+        band = goals_core.band(score) if score is not None else None
+        found.append(TeamSummary(team, int(counts.get(team.id, 0)), len(owned), score, band))
+    return overview, tuple(found)

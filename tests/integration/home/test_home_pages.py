@@ -294,3 +294,25 @@ async def test_who_may_open_whose_page(
     missing = await client.get("/people/999999")
     assert missing.status_code == 404 and "There is no person 999999 you can see." in missing.text
     assert (await client.get("/me")).status_code == 200
+
+
+async def test_the_teams_page_lists_every_team_with_its_objectives(
+    client: Client, db: AsyncSession, settings: Settings
+) -> None:
+    w = await world(db, settings)
+    c = w.cast
+    assert (await client.get("/teams", follow_redirects=False)).status_code in {302, 303}
+    await as_(client, RITA)
+    html = (await client.get("/teams?period=2026-Q3")).text
+    assert "<h1>Teams</h1>" in html
+    assert f'href="/teams/{c.sales}?period=2026-Q3"' in block(html, f"team-{c.sales}")
+    # The joint objective counts for both of its teams; a team with objectives has a score and band.
+    assert text(block(html, f"team-{c.sales}-objectives")) == "3"
+    assert text(block(html, f"team-{c.marketing}-objectives")) == "2"
+    assert text(block(html, f"team-{c.sales}-people")).isdigit()
+    assert "%" in text(block(html, f"team-{c.sales}-score"))
+    # Another quarter, switched in place: no objectives, no score yet.
+    empty = (await client.get("/teams?period=2026-Q2", headers={"HX-Request": "true"})).text
+    assert 'id="teams-content"' in empty and "<h1>" not in empty
+    assert text(block(empty, f"team-{c.sales}-objectives")) == "0"
+    assert "No score yet" in text(block(empty, f"team-{c.sales}-score"))
