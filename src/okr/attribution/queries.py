@@ -220,6 +220,36 @@ class CampaignInfo:
     end_date: dt.date | None
     cost_base: int | None  # the whole cost in the org currency; None: no FX rate
 
+    @classmethod
+    def of_row(cls, row: Sequence[Any], *, org_currency: str) -> "CampaignInfo":
+        """From a row of CAMPAIGN_COLUMNS (id, external id, name, channel, owner id, owner name, team name,
+        cost, currency, start, end, FX rate of its first date), its cost converted to the org currency."""
+        cid, ext, name, channel, owner_id, owner, team, cost, currency, start, end, fx = row
+        base: int | None
+        if currency == org_currency:
+            base = int(cost)
+        elif fx is None:
+            base = None
+        else:
+            try:
+                base = convert(int(cost), Decimal(fx), currency, org_currency)
+            except MoneyError:
+                base = None
+        return cls(
+            id=cid,
+            external_id=ext,
+            name=name,
+            channel=channel,
+            owner_id=owner_id,
+            owner=owner,
+            team=MARKETING if owner_id is None else (team or UNATTRIBUTED),
+            cost=int(cost),
+            currency=currency,
+            start_date=start,
+            end_date=end,
+            cost_base=base,
+        )
+
     def cost_in(self, quarter: Quarter, start_month: int) -> int | None:
         """The share of the cost that falls in `quarter` (DESIGN-silent rule in docs/decisions.md).
 
@@ -262,74 +292,28 @@ class CampaignInfo:
         return self.start_date is not None or self.end_date is not None
 
 
+def campaign_columns(sql: Any, owner: Any = Person, team: Any = Team) -> list[Any]:
+    """The columns CampaignInfo.of_row reads, for a select joining the owner and their team."""
+    c = Campaign
+    rate = sql.rate(c.currency, func.coalesce(c.start_date, c.end_date))
+    return [c.id, c.external_id, c.name, c.channel, c.owner_id, owner.name, team.name, c.cost, c.currency,
+            c.start_date, c.end_date, rate]  # fmt: skip
+
+
 async def _campaigns(
     session: AsyncSession, settings: Settings, ids: Iterable[int] | None = None
 ) -> dict[int, CampaignInfo]:
     """The campaigns (all, or those of `ids`) with owner, team and cost in the org currency."""
     sql = await dialect_sql(session, settings)
-    c = Campaign
-    rate = sql.rate(c.currency, func.coalesce(c.start_date, c.end_date))
     stmt = (
-        select(
-            c.id,
-            c.external_id,
-            c.name,
-            c.channel,
-            c.owner_id,
-            Person.name,
-            Team.name,
-            c.cost,
-            c.currency,
-            c.start_date,
-            c.end_date,
-            rate,
-        )
-        .outerjoin(Person, Person.id == c.owner_id)
+        select(*campaign_columns(sql))
+        .outerjoin(Person, Person.id == Campaign.owner_id)
         .outerjoin(Team, Team.id == Person.team_id)
     )
     if ids is not None:
-        stmt = stmt.where(c.id.in_(list(ids)))
-    found: dict[int, CampaignInfo] = {}
+        stmt = stmt.where(Campaign.id.in_(list(ids)))
     org = settings.org_currency
-    for (
-        cid,
-        ext,
-        name,
-        channel,
-        owner_id,
-        owner,
-        team,
-        cost,
-        currency,
-        start,
-        end,
-        fx,
-    ) in await session.execute(stmt):
-        base: int | None
-        if currency == org:
-            base = int(cost)
-        elif fx is None:
-            base = None
-        else:
-            try:
-                base = convert(int(cost), Decimal(fx), currency, org)
-            except MoneyError:
-                base = None
-        found[cid] = CampaignInfo(
-            id=cid,
-            external_id=ext,
-            name=name,
-            channel=channel,
-            owner_id=owner_id,
-            owner=owner,
-            team=MARKETING if owner_id is None else (team or UNATTRIBUTED),
-            cost=int(cost),
-            currency=currency,
-            start_date=start,
-            end_date=end,
-            cost_base=base,
-        )
-    return found
+    return {row[0]: CampaignInfo.of_row(row, org_currency=org) for row in await session.execute(stmt)}
 
 
 # -- Campaign figures for a period -----------------------------------------------------------------------

@@ -471,26 +471,12 @@ async def campaign_costs(
     `as_of` inside the window only the days before it (the quarter's share split by days, exactly)."""
     # Imported here: okr.attribution imports this package at its own import time. The cost of a campaign
     # in a quarter is the attribution pages' rule, kept in one place.
-    from okr.attribution.queries import CampaignInfo
+    from okr.attribution.queries import CampaignInfo, campaign_columns
 
     sql = await dialect_sql(session, settings)
     c, owner, team = Campaign, aliased(Person), aliased(Team)
     stmt = (
-        select(
-            c.id,
-            c.external_id,
-            c.name,
-            c.channel,
-            c.owner_id,
-            owner.name,
-            owner.team_id,
-            team.name,
-            c.cost,
-            c.currency,
-            c.start_date,
-            c.end_date,
-            sql.rate(c.currency, func.coalesce(c.start_date, c.end_date)),
-        )
+        select(*campaign_columns(sql, owner, team), owner.team_id)
         .outerjoin(owner, owner.id == c.owner_id)
         .outerjoin(team, team.id == owner.team_id)
         .order_by(c.id)
@@ -509,41 +495,16 @@ async def campaign_costs(
     cut_day = win.cut_day(settings.tz)
     found = []
     for row in await session.execute(stmt):
-        cid, ext, name, channel, owner_id, owner_name, team_id, team_name, cost, currency, first, last, fx = (
-            row
-        )
-        base: int | None
-        if currency == org:
-            base = int(cost)
-        elif fx is None:
-            base = None
-        else:
-            try:
-                base = convert(int(cost), Decimal(fx), currency, org)
-            except MoneyError:
-                base = None
-        info = CampaignInfo(
-            id=cid,
-            external_id=ext,
-            name=name,
-            channel=channel,
-            owner_id=owner_id,
-            owner=owner_name,
-            team=MARKETING if owner_id is None else (team_name or UNATTRIBUTED),
-            cost=int(cost),
-            currency=currency,
-            start_date=first,
-            end_date=last,
-            cost_base=base,
-        )
+        info = CampaignInfo.of_row(row[:-1], org_currency=org)
+        team_id = row[-1]
         found.append(
             CampaignCost(
-                id=cid,
-                external_id=ext,
-                name=name,
-                channel=channel,
-                owner_id=owner_id,
-                owner=owner_name,
+                id=info.id,
+                external_id=info.external_id,
+                name=info.name,
+                channel=info.channel,
+                owner_id=info.owner_id,
+                owner=info.owner,
                 team_id=team_id,
                 team=info.team,
                 cost=_cost_in_window(info, win.quarters, start_month, cut_day),
