@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -1508,6 +1508,32 @@ async def _renumber(
     return old[moved], order.index(moved)
 
 
+async def _move(
+    session: AsyncSession,
+    user: CurrentUser,
+    via: str | None,
+    model: type[Objective] | type[KeyResult],
+    item_id: int,
+    among: ColumnElement[bool],
+    step: int,
+    entity: str,
+) -> bool:
+    """Move an item one place among its unarchived siblings (`among`) and audit it; False at the end."""
+    rows = (
+        await session.execute(
+            select(model.id, model.position)
+            .where(among, model.archived_at.is_(None))
+            .order_by(model.position, model.id)
+        )
+    ).all()
+    moved = await _renumber(session, model, [(int(i), int(p)) for i, p in rows], item_id, step)
+    if moved is None:
+        return False
+    before, after = {"position": moved[0]}, {"position": moved[1]}
+    await _record(session, user, via, f"{entity}.move", entity, item_id, before, after)
+    return True
+
+
 async def move_objective(
     session: AsyncSession, *, user: CurrentUser, objective_id: int, direction: str, via: str | None = None
 ) -> bool:
@@ -1515,27 +1541,8 @@ async def move_objective(
     step = _step(direction)
     o, _, _ = await _writable_objective(session, user, objective_id)
     _check_not_archived(o.archived_at, "objective")
-    rows = (
-        await session.execute(
-            select(Objective.id, Objective.position)
-            .where(Objective.period_id == o.period_id, Objective.archived_at.is_(None))
-            .order_by(Objective.position, Objective.id)
-        )
-    ).all()
-    moved = await _renumber(session, Objective, [(int(i), int(p)) for i, p in rows], o.id, step)
-    if moved is None:
-        return False
-    await _record(
-        session,
-        user,
-        via,
-        "objective.move",
-        "objective",
-        o.id,
-        {"position": moved[0]},
-        {"position": moved[1]},
-    )
-    return True
+    among = Objective.period_id == o.period_id
+    return await _move(session, user, via, Objective, o.id, among, step, "objective")
 
 
 def _step(direction: str) -> int:
@@ -1694,27 +1701,8 @@ async def move_key_result(
     step = _step(direction)
     kr, _, _ = await _writable_key_result(session, user, key_result_id)
     _check_not_archived(kr.archived_at, "key result")
-    rows = (
-        await session.execute(
-            select(KeyResult.id, KeyResult.position)
-            .where(KeyResult.objective_id == kr.objective_id, KeyResult.archived_at.is_(None))
-            .order_by(KeyResult.position, KeyResult.id)
-        )
-    ).all()
-    moved = await _renumber(session, KeyResult, [(int(i), int(p)) for i, p in rows], kr.id, step)
-    if moved is None:
-        return False
-    await _record(
-        session,
-        user,
-        via,
-        "key_result.move",
-        "key_result",
-        kr.id,
-        {"position": moved[0]},
-        {"position": moved[1]},
-    )
-    return True
+    among = KeyResult.objective_id == kr.objective_id
+    return await _move(session, user, via, KeyResult, kr.id, among, step, "key_result")
 
 
 async def sandbagging(
