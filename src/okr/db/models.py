@@ -9,6 +9,7 @@ from okr.db.attribution import (
 )
 from okr.db.audit import AuditEvent
 from okr.db.base import Base, metadata
+from okr.db.bonus import BonusLine, BonusPlan, BonusRun, BonusTrace, Inquiry, InquiryMessage, LedgerEntry
 from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, objective_team
 from okr.db.jobs import ImportJob
 from okr.db.people import ApiToken, Period, Person, Team, WebSession
@@ -21,12 +22,19 @@ __all__ = [
     "AttributionSetting",
     "AuditEvent",
     "Base",
+    "BonusLine",
+    "BonusPlan",
+    "BonusRun",
+    "BonusTrace",
     "Campaign",
     "CheckIn",
     "FxRate",
     "ImportJob",
+    "Inquiry",
+    "InquiryMessage",
     "KeyResult",
     "Lead",
+    "LedgerEntry",
     "Objective",
     "Opportunity",
     "OpportunitySourcing",

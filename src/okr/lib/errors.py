@@ -34,3 +34,10 @@ class Conflict(OkrError):
 
     status_code = 409
     title = "Conflict"
+
+
+class Forbidden(OkrError):
+    """The caller's role or relation to the record does not allow this action."""
+
+    status_code = 403
+    title = "Forbidden"
