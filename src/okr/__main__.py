@@ -266,6 +266,23 @@ def tokens_create(email: str, name: str, scopes: tuple[str, ...]) -> None:
     click.echo(plaintext)
 
 
+# -- bonus ---------------------------------------------------------------------------------------
+
+
+@cli.group()
+def bonus() -> None:
+    """Bonus runs (DESIGN 6)."""
+
+
+@bonus.command("run")
+@click.option("--period", required=True, help="The fiscal quarter, e.g. 2026-Q3.")
+def bonus_run(period: str) -> None:
+    """Compute a draft run of the period under its approved plan and print its pool and lines."""
+    from okr import jobs
+
+    _run(jobs.run_bonus(settings=_settings(), period=period, echo=click.echo))
+
+
 def main() -> None:
     """Entry point of the `okr` script."""
     from okr.lib.errors import OkrError

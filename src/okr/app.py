@@ -24,6 +24,7 @@ from okr import __version__
 from okr.attribution.controllers import AttributionApiController, AttributionController
 from okr.auth.controllers import AuthController
 from okr.auth.middleware import build_middleware
+from okr.bonus.routes import bonus_routes
 from okr.dashboard.controllers import DashboardController
 from okr.db.engine import create_engine
 from okr.goals.controllers import GoalsApiController, GoalsController
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             GoalsApiController,
             HomeController,
             kpi_routes,
+            *bonus_routes,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],

@@ -52,6 +52,27 @@ async def add_token(*, settings: Settings, email: str, name: str, scopes: list[s
     return plaintext
 
 
+async def run_bonus(*, settings: Settings, period: str, echo: Echo) -> int:
+    """Create and compute a draft bonus run of the period (committed); its id."""
+    from okr.bonus import services as bonus
+    from okr.lib.money import format_money
+
+    async def say(step: str) -> None:
+        echo(f"  {step}")
+
+    async with open_session(settings) as session:
+        with write_intent():
+            run = await bonus.create_run(session, settings=settings, period_key=period, user=None)
+            await bonus.compute_run(session, settings=settings, run_id=run.id, progress=say)
+            await session.commit()
+    summary = run.summary or {}
+    pool, paid, left = (format_money(v or 0, run.currency) for v in (run.pool, run.paid, run.leftover))
+    echo(f"Run {run.id} ({period}, draft): pool {pool}, paid {paid}, leftover {left}")
+    echo(f"  {summary.get('pool', {}).get('formula', '')}")
+    echo(f"  inputs checksum {run.inputs_checksum}")
+    return run.id
+
+
 async def recompute_attribution(*, settings: Settings, scopes: list[Scope], echo: Echo) -> None:
     """Recompute every model's credit for the scopes (each scope one run, committed when whole)."""
     for run in await run_recompute(settings, scopes):

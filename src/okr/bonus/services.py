@@ -16,6 +16,7 @@ from okr.attribution.services import latest_run
 from okr.audit import services as audit
 from okr.auth.schemas import CurrentUser
 from okr.bonus import core, engine
+from okr.bonus.plans import approved_plan
 from okr.db.attribution import STORED_MODELS, attribution_credit
 from okr.db.bonus import (
     BonusLine,
@@ -24,7 +25,6 @@ from okr.db.bonus import (
     BonusTrace,
     LedgerEntry,
     LineKind,
-    PlanStatus,
     RunState,
     RunStatus,
 )
@@ -101,16 +101,6 @@ async def period_by_key(session: AsyncSession, key: str) -> Period:
     if period is None:
         raise NotFound(f"There is no period {key}.")
     return period
-
-
-async def current_plan(session: AsyncSession, *, period_id: int) -> BonusPlan | None:
-    """The period's approved plan version (the newest approved), or None."""
-    return await session.scalar(
-        select(BonusPlan)
-        .where(BonusPlan.period_id == period_id, BonusPlan.status == PlanStatus.APPROVED)
-        .order_by(BonusPlan.version.desc())
-        .limit(1)
-    )
 
 
 async def get_run(session: AsyncSession, run_id: int) -> BonusRun:
@@ -489,7 +479,7 @@ async def create_run(
 ) -> BonusRun:
     """A new draft run of the period under its approved plan, to be computed (`compute_run`)."""
     period = await period_by_key(session, period_key)
-    plan = await current_plan(session, period_id=period.id)
+    plan = await approved_plan(session, period_id=period.id)
     if plan is None:
         raise Conflict(
             f"{period.key} has no approved bonus plan yet: a leader drafts it, an admin approves it."
@@ -528,6 +518,45 @@ async def create_run(
     return run
 
 
+def require_draft(run: BonusRun) -> None:
+    """Conflict unless the run is a draft (only a draft is computed again)."""
+    if run.state != RunState.DRAFT:
+        raise Conflict(f"Run {run.id} is {run.state}: only a draft is computed again.")
+
+
+async def mark_computing(session: AsyncSession, *, run: BonusRun, user: CurrentUser) -> None:
+    """Flag a draft run as being computed again (the job does it), with an audit event."""
+    require_draft(run)
+    run.status = RunStatus.RUNNING
+    run.progress = "Waiting to start"
+    run.error = None
+    await session.flush()
+    await audit.record(
+        session, actor=user.email, actor_id=user.id, action="bonus_run.compute", entity="bonus_run",
+        entity_id=run.id, after={"inputs_checksum_before": run.inputs_checksum},
+    )  # fmt: skip
+
+
+async def read_inputs(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    run_id: int,
+    progress: Progress = _no_progress,
+    as_of: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """What a draft run reads, as of now (or `as_of`): only reads, so a job can write in another session."""
+    run = await get_run(session, run_id)
+    require_draft(run)
+    period = await session.get_one(Period, run.period_id)
+    plan = await approved_plan(session, period_id=period.id)
+    if plan is None:
+        raise Conflict(f"{period.key} has no approved bonus plan.")
+    return await gather_inputs(
+        session, settings=settings, period=period, plan=plan, as_of=as_of or utcnow(), progress=progress
+    )
+
+
 async def compute_run(
     session: AsyncSession,
     *,
@@ -536,22 +565,12 @@ async def compute_run(
     progress: Progress = _no_progress,
     as_of: dt.datetime | None = None,
 ) -> BonusRun:
-    """Read the inputs as of now (or `as_of`), compute, and store the lines and traces of a draft run."""
-    run = await get_run(session, run_id)
-    if run.state != RunState.DRAFT:
-        raise Conflict(f"Run {run.id} is {run.state}: only a draft is computed again.")
-    period = await session.get_one(Period, run.period_id)
-    plan = await current_plan(session, period_id=period.id)
-    if plan is None:
-        raise Conflict(f"{period.key} has no approved bonus plan.")
-    run.plan_id = plan.id
-    run.as_of = as_of or utcnow()
-    inputs = await gather_inputs(
-        session, settings=settings, period=period, plan=plan, as_of=run.as_of, progress=progress
-    )
+    """Read the inputs, compute, and store the lines and traces of a draft run, in one session."""
+    inputs = await read_inputs(session, settings=settings, run_id=run_id, progress=progress, as_of=as_of)
     await progress("Computing the pool, the team pools and every line")
     results = engine.compute(inputs)
     await progress("Writing the lines and traces")
+    run = await get_run(session, run_id)
     await store_results(session, run=run, inputs=inputs, results=results)
     return run
 
@@ -559,7 +578,9 @@ async def compute_run(
 async def store_results(
     session: AsyncSession, *, run: BonusRun, inputs: dict[str, Any], results: dict[str, Any]
 ) -> None:
-    """Replace the run's lines and traces with the engine's results."""
+    """Replace the run's lines and traces with the engine's results (a draft run only)."""
+    if run.state != RunState.DRAFT:
+        raise Conflict(f"Run {run.id} is {run.state}: its lines never change.")
     await session.execute(delete(BonusTrace).where(BonusTrace.run_id == run.id))
     await session.execute(delete(BonusLine).where(BonusLine.run_id == run.id))
     lines = [
@@ -590,6 +611,8 @@ async def store_results(
     for i in range(0, len(traces), 10_000):
         await session.execute(insert(BonusTrace), traces[i : i + 10_000])
     run.inputs = inputs
+    run.plan_id = int(inputs["plan"]["id"])
+    run.as_of = dt.datetime.fromisoformat(inputs["as_of"])
     run.inputs_checksum = engine.checksum(inputs)
     run.results_checksum = engine.checksum(results)
     run.summary = {k: results[k] for k in ("engine", "joint_score", "pool", "teams", "leftover", "paid")}

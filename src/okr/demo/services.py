@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from okr.attribution.parallel import run_recompute
 from okr.auth.schemas import CurrentUser
+from okr.bonus import services as bonus
+from okr.db.bonus import BonusPlan, BonusRun, PlanStatus
 from okr.db.engine import create_engine, session_factory, write_intent
-from okr.db.people import Person, Team
+from okr.db.people import Period, Person, Team
 from okr.demo import core
 from okr.goals import services as goals
 from okr.imports.services import ImportResult, import_folder
@@ -93,6 +95,12 @@ async def load_demo(*, settings: Settings, seed: int, scale: str, echo: Echo) ->
                     made = await plant_goals(session, settings=settings, today=today_in_org(settings))
                     await session.commit()
             echo(f"Planted this quarter's goals: {made} objectives, targets from the last two quarters.")
+            async with session_factory(engine)() as session:
+                with write_intent():
+                    run = await plant_bonus(session, settings=settings, today=today_in_org(settings))
+                    await session.commit()
+            if run is not None:
+                echo(f"Ran this quarter's bonus so far: run {run.id}, approved and not locked yet.")
         finally:
             await engine.dispose()
     return True
@@ -325,3 +333,58 @@ async def plant_goals(session: AsyncSession, *, settings: Settings, today: dt.da
                 c.created_at = when  # the demo's history: check-ins through the quarter so far
     await session.flush()
     return made
+
+
+# -- Bonus: this quarter's approved plan and an approved (not locked) run of it ------------------------
+
+
+async def plant_bonus(session: AsyncSession, *, settings: Settings, today: dt.date) -> BonusRun | None:
+    """An approved plan for today's quarter, and a run of it submitted by finance and approved by the
+    second finance login, so that finance can lock it and every rep can read a statement."""
+    people = {p.email.split("@")[0]: p for p in (await session.scalars(select(Person))).all()}
+    teams = {t.name for t in (await session.scalars(select(Team))).all()}
+    quarter = quarter_of(today, settings.fiscal_year_start_month)
+    period = await session.scalar(select(Period).where(Period.key == quarter.key))
+    if period is None or not {"sales", "marketing", "sdr"} <= teams:
+        return None
+
+    def login(name: str) -> CurrentUser:
+        p = people[name]
+        return CurrentUser(p.id, p.email, p.name, p.role, p.team_id, "")
+
+    now = utcnow()
+    plan = BonusPlan(
+        period_id=period.id,
+        version=1,
+        status=PlanStatus.APPROVED,
+        funding_rate=Decimal("0.03"),
+        pipeline_rate=Decimal("0.002"),
+        pool_cap=None,
+        kr_cap=Decimal("1.5"),
+        # Nothing below a quarter of the goals, then a ramp: mid-quarter the demo still pays something.
+        gate_curve=[["0.25", "0"], ["1.0", "1.0"], ["1.5", "2.0"]],
+        teams=[
+            {"team": "sales", "share": "0.55", "rule": "by_credit"},
+            {"team": "marketing", "share": "0.3", "rule": "by_credit"},
+            {"team": "sdr", "share": "0.15", "rule": "by_target_bonus"},
+        ],
+        model="w_shaped",
+        scope="revenue",
+        count_overlay=False,
+        cap_multiple=Decimal(3),
+        prorate=True,
+        leftover_policy="carry_forward",
+        clawback_days=90,
+        note="Demo plan: 3 % of won revenue, 0.2 % of marketing-sourced pipeline, gated by the joint score.",
+        created_at=now,
+        created_by_id=people["vp.sales"].id,
+        approved_at=now,
+        approved_by_id=people["admin"].id,
+    )
+    session.add(plan)
+    await session.flush()
+    run = await bonus.create_run(session, settings=settings, period_key=period.key, user=login("finance"))
+    await bonus.compute_run(session, settings=settings, run_id=run.id)
+    await bonus.submit_run(session, run_id=run.id, user=login("finance"))
+    await bonus.approve_run(session, run_id=run.id, user=login("finance.approver"))
+    return run

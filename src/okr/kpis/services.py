@@ -204,8 +204,16 @@ def clear_cache() -> None:
     _values_cache.clear()
 
 
-NO_DATA_CHANGE: Final = ("objective.", "key_result.", "check_in.", "api_token.", "person.set_password")
-"""Audit actions (prefixes) that change no figure: goals, check-ins and tokens. Every other audited
+NO_DATA_CHANGE: Final = (
+    "objective.",
+    "key_result.",
+    "check_in.",
+    "api_token.",
+    "person.set_password",
+    "bonus_",
+)
+"""Audit actions (prefixes) that change no figure: goals, check-ins, tokens and the bonus (plans, runs,
+ledger, inquiries, exports). Every other audited
 action (imports, people and teams) may, so it makes cached figures stale. Without this, each check-in
 would send the next goals page back to computing every KPI."""
 

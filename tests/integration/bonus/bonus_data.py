@@ -154,7 +154,11 @@ async def bonus_org(db: AsyncSession, settings: Settings, *, attainment: str = "
         closed_at="2026-08-01T16:00Z", status="lost", owner=people["rita"],
     )  # fmt: skip
     for person, percent in ((people["rita"], "60"), (people["sue"], "40")):
-        db.add(OpportunitySplit(opportunity_id=w1.id, person_id=person.id, kind="revenue", percent=Decimal(percent)))
+        db.add(
+            OpportunitySplit(
+                opportunity_id=w1.id, person_id=person.id, kind="revenue", percent=Decimal(percent)
+            )
+        )
     await db.flush()
 
     periods = await ensure_periods(
@@ -188,4 +192,6 @@ async def bonus_org(db: AsyncSession, settings: Settings, *, attainment: str = "
         confidence="on_track", note="",
     )  # fmt: skip
     await db.commit()
-    return Org(people=people, users=users, deals={"W1": w1, "W2": w2, "W0": w0, "L1": lost}, period=period, plan=plan)
+    return Org(
+        people=people, users=users, deals={"W1": w1, "W2": w2, "W0": w0, "L1": lost}, period=period, plan=plan
+    )
