@@ -14,6 +14,7 @@ from okr.db.goals import CheckIn, KeyResult, Objective, key_result_owner, object
 from okr.db.jobs import ImportJob
 from okr.db.people import ApiToken, Period, Person, Team, WebSession
 from okr.db.pipeline import Account, Campaign, FxRate, Lead, Opportunity, OpportunitySplit, Touchpoint
+from okr.db.sla import FunnelPlan, RejectionReason, SlaPolicy
 
 __all__ = [
     "Account",
@@ -28,6 +29,7 @@ __all__ = [
     "BonusTrace",
     "Campaign",
     "CheckIn",
+    "FunnelPlan",
     "FxRate",
     "ImportJob",
     "Inquiry",
@@ -41,6 +43,8 @@ __all__ = [
     "OpportunitySplit",
     "Period",
     "Person",
+    "RejectionReason",
+    "SlaPolicy",
     "Team",
     "Touchpoint",
     "WebSession",
