@@ -11,6 +11,7 @@ from tests.integration.bonus.bonus_data import POOL, bonus_org
 from tests.integration.conftest import csrf_token, login
 
 from okr.auth.services import create_token
+from okr.bonus import services as bonus
 from okr.db.bonus import BonusRun, LedgerEntry
 from okr.lib.clock import set_clock
 from okr.settings import Settings
@@ -170,3 +171,45 @@ async def test_the_api_starts_and_moves_runs_with_an_export_token(
         ] == "locked"
         wrong = await client.post(f"/api/v1/bonus/runs/{rid}/explode", headers=fin_h)
         assert wrong.status_code in (400, 422)
+
+
+async def test_a_run_still_computing_shows_its_progress_and_reloads_when_done(
+    db: AsyncSession, settings: Settings, app: Litestar
+) -> None:
+    org = await bonus_org(db, settings)
+    run = await bonus.create_run(db, settings=settings, period_key="2026-Q3", user=org.users["fay"])
+    run.progress = "Reading the reps' revenue splits"
+    await db.commit()
+    async with AsyncTestClient(app=app) as client:
+        await login(client, "fay@example.com")
+        page = await client.get(f"/bonus/runs/{run.id}")
+        assert 'id="run-progress"' in page.text and "Reading the reps&#39; revenue splits" in page.text
+        polled = await client.get(f"/bonus/runs/{run.id}/status", headers={"HX-Request": "true"})
+        assert polled.status_code == 200 and 'hx-trigger="every 2s"' in polled.text
+        await bonus.compute_run(db, settings=settings, run_id=run.id)
+        await db.commit()
+        done = await client.get(f"/bonus/runs/{run.id}/status", headers={"HX-Request": "true"})
+        assert done.headers.get("hx-redirect") == f"/bonus/runs/{run.id}"
+
+
+async def test_the_runs_api_shows_no_one_a_persons_line_and_members_nothing(
+    db: AsyncSession, settings: Settings, app: Litestar
+) -> None:
+    org = await bonus_org(db, settings)
+    run = await bonus.create_run(db, settings=settings, period_key="2026-Q3", user=org.users["fay"])
+    await bonus.compute_run(db, settings=settings, run_id=run.id)
+    tokens = {}
+    for name in ("rita", "vic", "fay"):
+        _, tokens[name] = await create_token(db, person_id=org.id(name), name="t", scopes=["read"])
+    await db.commit()
+    async with AsyncTestClient(app=app) as client:
+        for url in ("/api/v1/bonus/runs", f"/api/v1/bonus/runs/{run.id}"):
+            member = await client.get(url, headers={"Authorization": f"Bearer {tokens['rita']}"})
+            assert member.status_code == 403 and "108000" not in member.text
+        for who in ("vic", "fay"):
+            got = await client.get(
+                f"/api/v1/bonus/runs/{run.id}", headers={"Authorization": f"Bearer {tokens[who]}"}
+            )
+            assert got.status_code == 200 and got.json()["pool"] == POOL
+            # Team pools only: no person's amount (Rita 108,000, Sue 162,000, Mia 120,000) anywhere.
+            assert all(str(a) not in got.text for a in (108_000, 162_000, 120_000))
