@@ -100,7 +100,9 @@ def plan_of(plan: Mapping[str, Any]) -> core.Plan:
 
 
 @dataclass(frozen=True, slots=True)
-class _Member:
+class Member:
+    """A person of a plan team as the split sees them (days employed already prorated or not)."""
+
     id: int
     email: str
     team: str
@@ -114,13 +116,74 @@ def _days_employed(person: Mapping[str, Any], start: date, end: date) -> int:
     return max(0, (last - first).days + 1)
 
 
-def _trace_key(opportunity_id: int, campaign_id: int | None) -> str:
-    # Fixed width so that the tie-break on the smaller id follows the numbers.
+def trace_key(opportunity_id: int, campaign_id: int | None) -> str:
+    """The key of one (deal, campaign) credit item; fixed width so ties break on the smaller ids."""
     return f"{opportunity_id:015d}:{campaign_id or 0:015d}"
 
 
-def compute(inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's results for its inputs: pool, team pools, lines, traces, payable per person."""
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The inputs read once: what the pool, the team pools and every person's line depend on."""
+
+    plan: core.Plan
+    count_overlay: bool
+    score: Decimal
+    won: int
+    sourced: int
+    carried: int
+    days_in_period: int
+    members: Mapping[str, tuple[Member, ...]]  # team -> its people, by id
+    team_of: Mapping[int, str]
+    items: Mapping[int, Mapping[str, int]]  # person -> trace key -> credit
+    totals: Mapping[int, int]  # person -> credit (the sum of their items)
+    other_lines: tuple[dict[str, Any], ...]  # adjustments, clawbacks, balances carried in
+    others: Mapping[int, int]  # person -> the sum of their other lines
+
+
+def _other_lines(inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Adjustment lines, clawback lines of the reversals within their window, balances carried in."""
+    lines: list[dict[str, Any]] = [
+        {
+            "person_id": int(a["person_id"]),
+            "kind": "adjustment",
+            "amount": int(a["amount"]),
+            "reason": a["reason"],
+            "entry_id": int(a["entry_id"]),
+        }
+        for a in inputs["adjustments"]
+    ]
+    for r in inputs["reversals"]:
+        closed, reversed_on = date.fromisoformat(r["closed_on"]), date.fromisoformat(r["reversed_on"])
+        if (reversed_on - closed).days > int(r["window_days"]):
+            continue
+        for person_id, amount in r["traced"]:
+            if int(amount):
+                lines.append(
+                    {
+                        "person_id": int(person_id),
+                        "kind": "clawback",
+                        "amount": -int(amount),
+                        "opportunity_id": int(r["opportunity_id"]),
+                        "source_run_id": int(r["source_run_id"]),
+                        "reason": f"deal reversed on {reversed_on.isoformat()}, "
+                        f"{(reversed_on - closed).days} days after its close",
+                    }
+                )
+    for person_id, amount in inputs["balances"]:
+        if int(amount):
+            lines.append(
+                {
+                    "person_id": int(person_id),
+                    "kind": "carry_forward",
+                    "amount": int(amount),
+                    "reason": "balance carried from an earlier run",
+                }
+            )
+    return lines
+
+
+def prepare(inputs: Mapping[str, Any]) -> Prepared:
+    """Check the inputs and read them once (EngineError for a float or a plan that cannot be run)."""
     _check_no_float(inputs)
     plan = plan_of(inputs["plan"])
     problems = core.plan_problems(plan)
@@ -131,38 +194,62 @@ def compute(inputs: Mapping[str, Any]) -> dict[str, Any]:
     start, end = date.fromisoformat(period["start"]), date.fromisoformat(period["end"])
     days_in_period = (end - start).days + 1
     prorate = bool(inputs["plan"].get("prorate", True))
-
     score = core.joint_score(
         [(_dec(kr["attainment"]), _dec(kr["weight"])) for kr in inputs["key_results"]], plan.kr_cap
     )
-    won = sum(int(a) for _, a in inputs["won"])
-    sourced = sum(int(a) for _, a in inputs["sourced"])
-    carried = int(inputs["carried_forward"]["amount"])
-    pool = core.pool(
-        plan, won_revenue=won, sourced_pipeline=sourced, joint_score=score, carried_forward=carried
-    )
-    pools = core.team_pools(plan, pool.pool)
-
-    # Credit per person, and per (deal, campaign) for the trace.
     items: dict[int, dict[str, int]] = defaultdict(dict)
     for person_id, opportunity_id, campaign_id, amount in inputs["credit"]:
-        key = _trace_key(int(opportunity_id), None if campaign_id is None else int(campaign_id))
+        key = trace_key(int(opportunity_id), None if campaign_id is None else int(campaign_id))
         bucket = items[int(person_id)]
         bucket[key] = bucket.get(key, 0) + int(amount)
-
-    members: dict[str, list[_Member]] = defaultdict(list)
+    members: dict[str, list[Member]] = defaultdict(list)
+    team_of: dict[int, str] = {}
     for p in inputs["people"]:
         days = _days_employed(p, start, end) if prorate else days_in_period
         members[p["team"]].append(
-            _Member(int(p["id"]), p["email"], p["team"], int(p.get("target_bonus") or 0), days)
+            Member(int(p["id"]), p["email"], p["team"], int(p.get("target_bonus") or 0), days)
         )
+        team_of[int(p["id"])] = p["team"]
+    other_lines = _other_lines(inputs)
+    others: dict[int, int] = defaultdict(int)
+    for line in other_lines:
+        others[line["person_id"]] += line["amount"]
+    return Prepared(
+        plan=plan,
+        count_overlay=bool(inputs["plan"].get("count_overlay")),
+        score=score,
+        won=sum(int(a) for _, a in inputs["won"]),
+        sourced=sum(int(a) for _, a in inputs["sourced"]),
+        carried=int(inputs["carried_forward"]["amount"]),
+        days_in_period=days_in_period,
+        members={team: tuple(sorted(m, key=lambda x: x.id)) for team, m in members.items()},
+        team_of=team_of,
+        items=dict(items),
+        totals={p: sum(bucket.values()) for p, bucket in items.items()},
+        other_lines=tuple(other_lines),
+        others=dict(others),
+    )
+
+
+def compute(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's results for its inputs: pool, team pools, lines, traces, payable per person."""
+    prepared = prepare(inputs)
+    plan, items = prepared.plan, prepared.items
+    pool = core.pool(
+        plan,
+        won_revenue=prepared.won,
+        sourced_pipeline=prepared.sourced,
+        joint_score=prepared.score,
+        carried_forward=prepared.carried,
+    )
+    pools = core.team_pools(plan, pool.pool)
 
     lines: list[dict[str, Any]] = []
     traces: list[list[Any]] = []
     teams: list[dict[str, Any]] = []
     leftover = 0
     for team in plan.teams:
-        people = sorted(members.get(team.name, []), key=lambda m: m.id)
+        people = prepared.members.get(team.name, ())
         allocation = core.allocate_team(
             pools[team.name],
             [
@@ -170,8 +257,8 @@ def compute(inputs: Mapping[str, Any]) -> dict[str, Any]:
                     id=str(m.id),
                     email=m.email,
                     days_employed=m.days,
-                    days_in_period=days_in_period,
-                    credit=sum(items.get(m.id, {}).values()),
+                    days_in_period=prepared.days_in_period,
+                    credit=prepared.totals.get(m.id, 0),
                     target_bonus=m.target_bonus,
                 )
                 for m in people
@@ -216,43 +303,7 @@ def compute(inputs: Mapping[str, Any]) -> dict[str, Any]:
                     opportunity, campaign = (int(x) for x in key.split(":"))
                     traces.append([person_id, opportunity, campaign or None, mine[key], split[key]])
 
-    for a in inputs["adjustments"]:
-        lines.append(
-            {
-                "person_id": int(a["person_id"]),
-                "kind": "adjustment",
-                "amount": int(a["amount"]),
-                "reason": a["reason"],
-                "entry_id": int(a["entry_id"]),
-            }
-        )
-    for r in inputs["reversals"]:
-        closed, reversed_on = date.fromisoformat(r["closed_on"]), date.fromisoformat(r["reversed_on"])
-        if (reversed_on - closed).days > int(r["window_days"]):
-            continue
-        for person_id, amount in r["traced"]:
-            if int(amount):
-                lines.append(
-                    {
-                        "person_id": int(person_id),
-                        "kind": "clawback",
-                        "amount": -int(amount),
-                        "opportunity_id": int(r["opportunity_id"]),
-                        "source_run_id": int(r["source_run_id"]),
-                        "reason": f"deal reversed on {reversed_on.isoformat()}, "
-                        f"{(reversed_on - closed).days} days after its close",
-                    }
-                )
-    for person_id, amount in inputs["balances"]:
-        if int(amount):
-            lines.append(
-                {
-                    "person_id": int(person_id),
-                    "kind": "carry_forward",
-                    "amount": int(amount),
-                    "reason": "balance carried from an earlier run",
-                }
-            )
+    lines += [dict(line) for line in prepared.other_lines]
 
     totals: dict[int, dict[str, int]] = {}
     for entry in lines:
@@ -277,7 +328,7 @@ def compute(inputs: Mapping[str, Any]) -> dict[str, Any]:
     policy = plan.leftover_policy
     return {
         "engine": ENGINE_VERSION,
-        "joint_score": str(score),
+        "joint_score": str(prepared.score),
         "pool": {
             "joint_score": str(pool.joint_score),
             "multiplier": str(pool.multiplier),

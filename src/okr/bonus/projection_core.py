@@ -19,7 +19,6 @@ A projection is a bonus run (`okr.bonus.engine.compute`) on inputs that count th
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
 from decimal import Context, Decimal
 from typing import Any, Final
 
@@ -181,95 +180,15 @@ def person_result(results: Mapping[str, Any], person_id: int) -> RunFigures:
 # tests hold it equal to engine.compute's line, total and trace for every person.
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
-    id: int
-    email: str
-    target_bonus: int
-    days: int
-
-
-def _trace_key(opportunity_id: int, campaign_id: int | None) -> str:
-    # The engine's key: fixed width so that the tie-break on the smaller id follows the numbers.
-    return f"{opportunity_id:015d}:{campaign_id or 0:015d}"
-
-
-def _days_employed(person: Mapping[str, Any], start: date, end: date) -> int:
-    first = max(start, date.fromisoformat(person["start"])) if person.get("start") else start
-    last = min(end, date.fromisoformat(person["end"])) if person.get("end") else end
-    return max(0, (last - first).days + 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """What one person's line depends on, read from a run's inputs once."""
-
-    plan: core.Plan
-    count_overlay: bool
-    score: Decimal
-    won: int
-    sourced: int
-    carried: int
-    days_in_period: int
-    members: Mapping[str, tuple[_Member, ...]]
-    team_of: Mapping[int, str]
-    items: Mapping[int, Mapping[str, int]]  # person -> trace key -> credit
-    totals: Mapping[int, int]  # person -> credit (the sum of their items)
-    others: Mapping[int, int]  # person -> adjustments + clawbacks + balance carried in
+Prepared = engine.Prepared
 
 
 def prepare(inputs: Mapping[str, Any]) -> Prepared:
-    """The inputs read as engine.compute reads them (the same plan check, score, sums and credit)."""
-    plan = engine.plan_of(inputs["plan"])
-    problems = core.plan_problems(plan)
-    if problems:
-        field, reason = next(iter(problems.items()))
-        raise ProjectionError(f"the plan cannot be run: {field}: {reason}")
-    period = inputs["period"]
-    start, end = date.fromisoformat(period["start"]), date.fromisoformat(period["end"])
-    days_in_period = (end - start).days + 1
-    prorate = bool(inputs["plan"].get("prorate", True))
-    score = core.joint_score(
-        [(Decimal(str(kr["attainment"])), Decimal(str(kr["weight"]))) for kr in inputs["key_results"]],
-        plan.kr_cap,
-    )
-    items: dict[int, dict[str, int]] = {}
-    for person_id, opportunity_id, campaign_id, amount in inputs["credit"]:
-        key = _trace_key(int(opportunity_id), None if campaign_id is None else int(campaign_id))
-        bucket = items.setdefault(int(person_id), {})
-        bucket[key] = bucket.get(key, 0) + int(amount)
-    members: dict[str, list[_Member]] = {}
-    team_of: dict[int, str] = {}
-    for p in inputs["people"]:
-        days = _days_employed(p, start, end) if prorate else days_in_period
-        members.setdefault(p["team"], []).append(
-            _Member(int(p["id"]), p["email"], int(p.get("target_bonus") or 0), days)
-        )
-        team_of[int(p["id"])] = p["team"]
-    others: dict[int, int] = {}
-    for a in inputs["adjustments"]:
-        others[int(a["person_id"])] = others.get(int(a["person_id"]), 0) + int(a["amount"])
-    for r in inputs["reversals"]:
-        closed, reversed_on = date.fromisoformat(r["closed_on"]), date.fromisoformat(r["reversed_on"])
-        if (reversed_on - closed).days <= int(r["window_days"]):
-            for person_id, amount in r["traced"]:
-                others[int(person_id)] = others.get(int(person_id), 0) - int(amount)
-    for person_id, amount in inputs["balances"]:
-        others[int(person_id)] = others.get(int(person_id), 0) + int(amount)
-    return Prepared(
-        plan=plan,
-        count_overlay=bool(inputs["plan"].get("count_overlay")),
-        score=score,
-        won=sum(int(a) for _, a in inputs["won"]),
-        sourced=sum(int(a) for _, a in inputs["sourced"]),
-        carried=int(inputs["carried_forward"]["amount"]),
-        days_in_period=days_in_period,
-        members={team: tuple(sorted(m, key=lambda x: x.id)) for team, m in members.items()},
-        team_of=team_of,
-        items=items,
-        totals={p: sum(bucket.values()) for p, bucket in items.items()},
-        others=others,
-    )
+    """The inputs read as engine.compute reads them (engine.prepare; a plan that cannot run is refused)."""
+    try:
+        return engine.prepare(inputs)
+    except engine.EngineError as error:
+        raise ProjectionError(str(error)) from error
 
 
 Change = tuple[OpenDeal, int, int]  # (deal, amount counted before, amount counted after)
@@ -291,7 +210,7 @@ def with_changes(prepared: Prepared, changes: Sequence[Change]) -> Prepared:
         except AttributionError:
             continue
         won += after - before
-        key = _trace_key(deal.id, None)
+        key = engine.trace_key(deal.id, None)
         for person_id in sorted(old.keys() | new.keys()):
             if person_id not in copied:
                 items[person_id] = dict(items.get(person_id, {}))
