@@ -32,9 +32,12 @@ from okr.home.controllers import HomeController
 from okr.imports.controllers import RUNNER_KEY, ImportApiController, ImportPageController
 from okr.imports.jobs import ImportRunner
 from okr.kpis.controllers import kpi_routes
+from okr.leads.controllers import LeadsApiController, LeadsController
 from okr.lib import templating
 from okr.lib.problems import handle_exception
+from okr.planner.controllers import PlannerApiController, PlannerController
 from okr.settings import PACKAGE_ROOT, Settings, get_settings
+from okr.sla.controllers import SlaController
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -68,8 +71,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AttributionApiController,
             GoalsController,
             GoalsApiController,
+            PlannerController,
+            PlannerApiController,
             HomeController,
             kpi_routes,
+            SlaController,
+            LeadsController,
+            LeadsApiController,
             *bonus_routes,
             create_static_files_router(path="/static", directories=[PACKAGE_ROOT / "static"], name="static"),
         ],

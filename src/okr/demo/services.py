@@ -17,6 +17,7 @@ from okr.bonus import services as bonus
 from okr.db.bonus import BonusPlan, BonusRun, PlanStatus
 from okr.db.engine import create_engine, session_factory, write_intent
 from okr.db.people import Period, Person, Team
+from okr.db.sla import SlaPolicy
 from okr.demo import core
 from okr.goals import services as goals
 from okr.imports.services import ImportResult, import_folder
@@ -97,6 +98,7 @@ async def load_demo(*, settings: Settings, seed: int, scale: str, echo: Echo) ->
             echo(f"Planted this quarter's goals: {made} objectives, targets from the last two quarters.")
             async with session_factory(engine)() as session:
                 with write_intent():
+                    await plant_sla(session, settings=settings, today=today_in_org(settings))
                     run = await plant_bonus(session, settings=settings, today=today_in_org(settings))
                     await session.commit()
             if run is not None:
@@ -333,6 +335,33 @@ async def plant_goals(session: AsyncSession, *, settings: Settings, today: dt.da
                 c.created_at = when  # the demo's history: check-ins through the quarter so far
     await session.flush()
     return made
+
+
+# -- SLA: this quarter's policy, with marketing's commitment from the last two quarters -----------------
+
+
+async def plant_sla(session: AsyncSession, *, settings: Settings, today: dt.date) -> SlaPolicy | None:
+    """This quarter's SLA policy: DESIGN 5's defaults, and marketing committing to a tenth more MQLs a month
+    than it delivered over the last two quarters (rounded to ten)."""
+    quarter = quarter_of(today, settings.fiscal_year_start_month)
+    period = await session.scalar(select(Period).where(Period.key == quarter.key))
+    if period is None:
+        return None
+    trailing = await kpis.trailing_actual(session, settings=settings, quarter=quarter, name="mqls")
+    per_month = Decimal(int(trailing or 0)) / 3 * Decimal("1.1")
+    policy = SlaPolicy(
+        period_id=period.id,
+        follow_up_hours=24,
+        weekdays=[0, 1, 2, 3, 4],
+        day_start_minute=9 * 60,
+        day_end_minute=17 * 60,
+        acceptance_target=Decimal("0.9"),
+        mql_commitment=int((per_month / 10).to_integral_value()) * 10,
+        updated_at=utcnow(),
+    )
+    session.add(policy)
+    await session.flush()
+    return policy
 
 
 # -- Bonus: this quarter's approved plan and an approved (not locked) run of it ------------------------

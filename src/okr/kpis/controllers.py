@@ -33,6 +33,7 @@ from okr.lib.periods import Quarter
 from okr.lib.web import app_settings, org_today, wants_fragment
 from okr.periods.services import resolve_quarter
 from okr.settings import Settings
+from okr.sla.policy import rule_for_period
 
 _VARY = {"Vary": "HX-Request"}
 _FAMILIES = (
@@ -166,7 +167,7 @@ class KpiController(Controller):
             "params": params,
             "runs": runs,
             "has_data": await kpis.has_pipeline_data(db_session),
-            "sla_hours": kpis.SLA_FOLLOW_UP_HOURS,
+            "sla_rule": (await rule_for_period(db_session, settings=settings, quarter=quarter)).describe(),
             "model": attribution.DEFAULT_MODEL,
             "model_label": attribution.MODEL_LABELS[attribution.DEFAULT_MODEL],
             "start_month": settings.fiscal_year_start_month,
@@ -355,7 +356,9 @@ class KpiApiController(Controller):
             definition=kpi.definition,
             higher_is_better=kpi.higher_is_better,
             model=chosen_model,
-            sla_hours=kpis.SLA_FOLLOW_UP_HOURS if kpi.name == "sla_compliance" else None,
+            sla_hours=(await rule_for_period(db_session, settings=settings, quarter=quarter)).hours
+            if kpi.name == "sla_compliance"
+            else None,
             records_url=records_url(kpi.name, quarter.key, filters, **extra),
         )
 

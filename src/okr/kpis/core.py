@@ -1,5 +1,6 @@
 """The KPI library (DESIGN 4): what each KPI is, its unit and direction, the filters that narrow it,
-and the pure helpers (comparison, median, the lead SLA rule) the services and pages share.
+and the pure helpers (comparison, median, judging MQLs against the lead SLA in business hours) the services
+and pages share.
 
 No database and no web here: the services compute the values, pages and goals read these definitions.
 The filter semantics per KPI family are written down in docs/kpis.md.
@@ -7,10 +8,13 @@ The filter semantics per KPI family are written down in docs/kpis.md.
 
 import datetime as dt
 import enum
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Final, Literal
+
+from okr.sla.core import BusinessCalendar
 
 # A KPI's value: int for counts and money (minor units of the org currency), Decimal for rates
 # (0.256 is 25.6 %), days, hours and per-day figures; None when it cannot be computed (0 / 0).
@@ -120,8 +124,19 @@ _LIBRARY = (
         label="SLA compliance",
         unit=Unit.PERCENT,
         definition=(
-            "Share of the period's MQLs dispositioned within the SLA (for now 24 calendar hours); "
+            "Share of the period's MQLs accepted or rejected within the period's SLA, in business hours; "
             "open overdue ones are breaches."
+        ),
+        higher_is_better=True,
+        records=Records.LEADS,
+    ),
+    KpiDefinition(
+        name="mql_commitment_attainment",
+        label="MQL commitment attainment",
+        unit=Unit.PERCENT,
+        definition=(
+            "MQLs delivered ÷ MQLs marketing committed to date (the SLA policy's MQLs per month, "
+            "pro rata in the month under way)."
         ),
         higher_is_better=True,
         records=Records.LEADS,
@@ -334,6 +349,8 @@ _APPLIES: Final[dict[str, frozenset[str]]] = {
     "campaign_cost": frozenset({"team", "person", "campaign", "channel"}),
     "campaign_roi": frozenset({"team", "person", "campaign", "channel"}),
     "cac": frozenset({"campaign", "channel"}),
+    # Marketing commits to MQLs for the whole organisation: no filter splits the commitment.
+    "mql_commitment_attainment": frozenset(),
 }
 
 
@@ -373,11 +390,6 @@ ADDITIVE: Final = frozenset(
 
 # -- The lead SLA (DESIGN 5) -------------------------------------------------------------------------------
 
-SLA_FOLLOW_UP_HOURS: Final = 24
-"""Interim SLA rule until the SLA policy of issue 6 exists: an MQL must be accepted or rejected within
-24 *calendar* hours of `mql_at` (DESIGN 5 asks for N *business* hours per period, default 24). Callers
-pass `sla_hours` to use another number of hours."""
-
 SlaStatus = Literal["met", "breached", "pending"]
 
 
@@ -397,17 +409,76 @@ def first_disposition(
     return min(found, default=None)
 
 
+def micros(delta: dt.timedelta) -> int:
+    """A timedelta in whole microseconds (exact)."""
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+class BusinessClock:
+    """Business time on one calendar, counted from `since`: the same instants as okr.sla.core's
+    `deadline` and `business_time_between`, but each lookup is a bisection over the working windows
+    read so far, so judging tens of thousands of MQLs stays fast. Instants must be at or after `since`."""
+
+    def __init__(self, calendar: BusinessCalendar, since: dt.datetime) -> None:
+        self._windows = calendar.windows(since.astimezone(dt.UTC))
+        self._opens: list[dt.datetime] = []
+        self._closes: list[dt.datetime] = []
+        self._before: list[int] = []  # business microseconds from the clock's start to each opening
+        self._after: list[int] = []  # ... to each closing
+
+    def _grow(self) -> None:
+        open_, close = next(self._windows)
+        base = self._after[-1] if self._after else 0
+        self._opens.append(open_)
+        self._closes.append(close)
+        self._before.append(base)
+        self._after.append(base + micros(close - open_))
+
+    def elapsed(self, moment: dt.datetime) -> int:
+        """Business microseconds from the clock's start to `moment`."""
+        while not self._closes or self._closes[-1] <= moment:
+            self._grow()
+        i = bisect_right(self._closes, moment)
+        opened = self._opens[i]
+        return self._before[i] if moment <= opened else self._before[i] + micros(moment - opened)
+
+    def instant(self, total: int) -> dt.datetime:
+        """The first instant at which `total` business microseconds (> 0) have elapsed."""
+        while not self._after or self._after[-1] < total:
+            self._grow()
+        i = bisect_left(self._after, total)
+        return self._opens[i] + dt.timedelta(microseconds=total - self._before[i])
+
+    def due(self, mql_at: dt.datetime, hours: int) -> dt.datetime:
+        """The deadline `hours` business hours after `mql_at` (okr.sla.core.deadline)."""
+        if hours <= 0:
+            raise ValueError("the follow-up time must be at least one hour")
+        return self.instant(self.elapsed(mql_at) + hours * MICROS_PER_HOUR)
+
+    def between(self, start: dt.datetime, end: dt.datetime) -> int:
+        """Business microseconds in [start, end) (start <= end)."""
+        return self.elapsed(end) - self.elapsed(start)
+
+
 def sla_status(
-    mql_at: dt.datetime | None, disposed_at: dt.datetime | None, *, now: dt.datetime, hours: int
+    mql_at: dt.datetime | None, disposed_at: dt.datetime | None, *, due: dt.datetime | None, now: dt.datetime
 ) -> SlaStatus | None:
-    """met (dispositioned within `hours`), breached (later, or still open past the deadline at `now`),
+    """met (dispositioned by the deadline `due`), breached (later, or still open past it at `now`),
     pending (open, not yet due); None for a lead that never became an MQL."""
-    if mql_at is None:
+    if mql_at is None or due is None:
         return None
-    deadline = mql_at + dt.timedelta(hours=hours)
     if disposed_at is not None:
-        return "met" if disposed_at <= deadline else "breached"
-    return "breached" if deadline < now else "pending"
+        return "met" if disposed_at <= due else "breached"
+    return "breached" if due < now else "pending"
+
+
+def elapsed_share(start: dt.datetime, end: dt.datetime, cut: dt.datetime) -> Decimal:
+    """The share of [start, end) that lies before `cut`, 0 to 1 (how much of a month's MQL commitment is
+    due by `cut`)."""
+    if end <= start:
+        return Decimal(0)
+    done = min(max(cut, start), end) - start
+    return Decimal(micros(done)) / Decimal(micros(end - start))
 
 
 # -- Small exact helpers -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -22,7 +22,6 @@ from okr.db.pipeline import OpportunityStatus
 from okr.kpis.core import (
     DASHBOARD_KPIS,
     MICROS_PER_HOUR,
-    SLA_FOLLOW_UP_HOURS,
     KpiDefinition,
     KpiFilters,
     Records,
@@ -32,7 +31,6 @@ from okr.kpis.core import (
     get_kpi,
     inapplicable,
     ratio,
-    sla_status,
 )
 from okr.kpis.queries import (
     KpiSql,
@@ -147,7 +145,8 @@ class RecordPage(PageWindow):
     per_page: int = PAGE_SIZE
     filters: KpiFilters = field(default_factory=KpiFilters)
     model: str | None = None  # the attribution model of campaign ROI
-    sla_hours: int | None = None  # the SLA of sla_compliance
+    sla_hours: int | None = None  # sla_compliance: the follow-up hours of the period's SLA rule
+    sla_rule: str | None = None  # sla_compliance: the period's rule in words
     from_run: bool | None = None  # sourced/influenced/ROI: read from a stored run (False: from the touches)
 
 
@@ -186,7 +185,6 @@ async def kpi_records(
     filters: KpiFilters = KpiFilters(),
     as_of: dt.datetime | None = None,
     model: str | None = None,
-    sla_hours: int = SLA_FOLLOW_UP_HOURS,
 ) -> RecordPage:
     """A page of the records behind KPI `kpi` for `quarter` and `filters` (the same ones its value
     counts); NotFound for an unknown KPI, ValidationFailed for a filter that does not apply to it."""
@@ -212,7 +210,7 @@ async def kpi_records(
         "descending": desc,
     }
     if definition.records == Records.LEADS:
-        return await _lead_records(session, sla_hours=sla_hours, **args)
+        return await _lead_records(session, **args)
     if definition.records == Records.CAMPAIGNS:
         return await _campaign_records(session, model=resolve_model(model), **args)
     return await _opportunity_records(session, **args)
@@ -382,6 +380,7 @@ _LEAD_DATES: Final = {
     "mql_to_sql_rate": ("mql_at", "MQL"),
     "speed_to_lead_hours": ("mql_at", "MQL"),
     "sla_compliance": ("mql_at", "MQL"),
+    "mql_commitment_attainment": ("mql_at", "MQL"),
 }
 
 
@@ -396,9 +395,10 @@ async def _lead_records(
     page: int,
     sort: str,
     descending: bool,
-    sla_hours: int,
 ) -> RecordPage:
-    sql = await dialect_sql(session, settings)
+    # Imported here: okr.kpis.services imports this module.
+    from okr.kpis.services import SlaRules, as_utc
+
     start, cut = win.start, win.cut
     conditions = lead_conditions(Lead, filters, touched_before=cut)
     stamp: Any
@@ -414,12 +414,21 @@ async def _lead_records(
         stamp = getattr(Lead, column)
         conditions += [stamp >= start, stamp < cut]
     disposed = disposition(Lead, win.as_of)
+    rules = await SlaRules.load(session, settings=settings, win=win)
     if kpi.name == "speed_to_lead_hours":
         conditions.append(disposed.is_not(None))
     elif kpi.name == "sla_compliance":
-        # The MQLs the figure judges: dispositioned, or still open past the deadline.
-        overdue = sql.hours_after(Lead.mql_at, sla_hours) < literal(win.now, Lead.mql_at.type)
-        conditions.append(or_(disposed.is_not(None), overdue))
+        # The MQLs the figure judges: all but the open ones not yet due. Business hours are judged in
+        # Python (services.SlaRules): find the pending ones among the open MQLs and leave them out.
+        open_rows = await session.execute(
+            select(Lead.id, Lead.mql_at).where(*conditions, disposed.is_(None)).order_by(Lead.id)
+        )
+        now = win.now
+        pending = [
+            i for i, m in open_rows if rules.judge(as_utc(m) or now, None, now=now).status == "pending"
+        ]
+        if pending:
+            conditions.append(Lead.id.not_in(pending))
     total = int(
         (await session.execute(select(func.count()).select_from(Lead).where(*conditions))).scalar_one()
     )
@@ -470,10 +479,12 @@ async def _lead_records(
             delta = disposed_at - r[6]
             micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
             hours = Decimal(micros) / MICROS_PER_HOUR
+        mql_at = as_utc(r[6])
+        sla = None if mql_at is None else rules.judge(mql_at, as_utc(disposed_at), now=win.now).status
         found[r[0]] = LeadRow(
             id=r[0], external_id=r[1], email=r[2], account=r[3], owner=r[4], created_at=r[5],
             mql_at=r[6], accepted_at=r[7], rejected_at=r[8], sql_at=r[9], date=_aware(r[10]),
-            response_hours=hours, sla=sla_status(r[6], disposed_at, now=win.now, hours=sla_hours),
+            response_hours=hours, sla=sla,
         )  # fmt: skip
     rows = [found[i] for i in ids if i in found]
     return RecordPage(
@@ -487,7 +498,8 @@ async def _lead_records(
         currency=settings.org_currency,
         date_label=label,
         filters=filters,
-        sla_hours=sla_hours if kpi.name == "sla_compliance" else None,
+        sla_hours=rules.rules[0].hours if kpi.name == "sla_compliance" else None,
+        sla_rule=rules.rules[0].describe() if kpi.name == "sla_compliance" else None,
     )
 
 

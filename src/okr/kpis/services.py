@@ -3,8 +3,8 @@ for a period and filters, which the KPI pages, the API, the goals and the bonus 
 
 Money is integer minor units of the org currency (each deal converted at the FX rate of its creation or
 close date, see `okr.kpis.queries`), rates and durations are Decimals; no float anywhere. What each
-filter means for each family of KPI, the interim SLA rule and the attribution fallback are written
-down in docs/kpis.md.
+filter means for each family of KPI, the SLA rule (each MQL judged in business hours under its own
+period's SLA policy, okr.sla.policy) and the attribution fallback are written down in docs/kpis.md.
 
 Marketing-sourced and marketing-influenced pipeline, and campaign ROI, read the stored attribution: the
 current pipeline-scope run (sourced, influenced) and revenue-scope run (ROI). Before the first
@@ -14,6 +14,7 @@ recompute they are read from the touches at request time (first touch), as the d
 import datetime as dt
 import time
 import weakref
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,18 +36,24 @@ from okr.kpis.core import (
     KPIS,
     MICROS_PER_DAY,
     MICROS_PER_HOUR,
-    SLA_FOLLOW_UP_HOURS,
+    BusinessClock,
     Change,
     KpiDefinition,
     KpiFilters,
     KpiValue,
+    SlaStatus,
     Unit,
     compare,
+    elapsed_share,
     get_kpi,
     inapplicable,
     median,
     ratio,
+    sla_status,
     velocity,
+)
+from okr.kpis.core import (
+    micros as micros_of,
 )
 from okr.kpis.queries import (
     CREDIT,
@@ -88,6 +95,8 @@ from okr.lib.errors import ValidationFailed
 from okr.lib.money import CURRENCY_DECIMALS, round_half_up
 from okr.lib.periods import Quarter, local_midnight_utc
 from okr.settings import Settings
+from okr.sla import core as sla_core
+from okr.sla.policy import Rule, RuleBook
 
 _WON, _LOST = OpportunityStatus.WON.value, OpportunityStatus.LOST.value
 
@@ -211,9 +220,11 @@ NO_DATA_CHANGE: Final = (
     "api_token.",
     "person.set_password",
     "bonus_",
+    "sla_reason.",
+    "funnel_plan.",
 )
-"""Audit actions (prefixes) that change no figure: goals, check-ins, tokens and the bonus (plans, runs,
-ledger, inquiries, exports). Every other audited
+"""Audit actions (prefixes) that change no figure: goals, check-ins, tokens, the bonus (plans, runs,
+ledger, inquiries, exports), the reject reasons list and saved funnel plans. Every other audited
 action (imports, people and teams) may, so it makes cached figures stale. Without this, each check-in
 would send the next goals page back to computing every KPI."""
 
@@ -517,6 +528,112 @@ async def quarter_figures(
     return QuarterFigures(values=whole, values_to_cutoff=to_cutoff, sourced=dict(sourced), warnings=warnings)
 
 
+# -- The lead SLA: each MQL under its own period's rule ----------------------------------------------------
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    """A timestamp read from the database (a CASE expression has no column type on SQLite) as aware UTC."""
+    if value is None:
+        return None
+    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """A calendar month of a quarter in the org's time zone, as UTC instants [start, end)."""
+
+    first: dt.date
+    start: dt.datetime
+    end: dt.datetime
+
+    @property
+    def label(self) -> str:
+        """`Jul 2026`."""
+        return self.first.strftime("%b %Y")
+
+
+def quarter_months(settings: Settings, quarter: Quarter) -> list[Month]:
+    """The three months of `quarter`, in order."""
+    first, last = quarter.dates(settings.fiscal_year_start_month)
+    months = []
+    day = first
+    while day <= last:
+        following = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        months.append(
+            Month(day, local_midnight_utc(day, settings.tz), local_midnight_utc(following, settings.tz))
+        )
+        day = following
+    return months
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An MQL judged against its SLA: the status, the deadline, and the business time it took to be
+    accepted or rejected (microseconds; None while open)."""
+
+    status: SlaStatus
+    due: dt.datetime
+    response: int | None
+
+
+class SlaRules:
+    """The SLA rule of each quarter of a window (its stored policy, or DESIGN 5's defaults), with one
+    business clock per calendar: each MQL is judged under the rule of the period it arrived in."""
+
+    def __init__(self, book: RuleBook, settings: Settings, win: Window) -> None:
+        self._book = book
+        self.quarters = win.quarters
+        self._starts = [period_bounds(settings, q)[0] for q in win.quarters]
+        self._end = win.end
+        self.rules: list[Rule] = [book.for_mql(s) for s in self._starts]
+        self._clocks: dict[sla_core.BusinessCalendar, BusinessClock] = {}
+
+    @classmethod
+    async def load(cls, session: AsyncSession, *, settings: Settings, win: Window) -> "SlaRules":
+        """Read every stored policy once."""
+        return cls(await RuleBook.load(session, settings=settings), settings, win)
+
+    def rule(self, mql_at: dt.datetime) -> Rule:
+        """The rule of the period `mql_at` falls in."""
+        i = bisect_right(self._starts, mql_at) - 1
+        if i < 0 or mql_at >= self._end:
+            return self._book.for_mql(mql_at)
+        return self.rules[i]
+
+    def _clock(self, calendar: sla_core.BusinessCalendar) -> BusinessClock:
+        clock = self._clocks.get(calendar)
+        if clock is None:
+            clock = self._clocks[calendar] = BusinessClock(calendar, self._starts[0])
+        return clock
+
+    def judge(self, mql_at: dt.datetime, disposed_at: dt.datetime | None, *, now: dt.datetime) -> Verdict:
+        """met, breached or pending, with the deadline and the business time to disposition."""
+        rule = self.rule(mql_at)
+        if mql_at < self._starts[0]:  # outside the window the clocks count from: the plain arithmetic
+            due = rule.due(mql_at)
+            took = None
+            if disposed_at is not None:
+                took = micros_of(sla_core.business_time_between(mql_at, disposed_at, rule.calendar))
+        else:
+            clock = self._clock(rule.calendar)
+            due = clock.due(mql_at, rule.hours)
+            took = None if disposed_at is None else clock.between(mql_at, disposed_at)
+        status = sla_status(mql_at, disposed_at, due=due, now=now)
+        assert status is not None  # mql_at is set
+        return Verdict(status, due, took)
+
+    def committed(self, settings: Settings, *, until: dt.datetime) -> Decimal:
+        """MQLs marketing committed to deliver in the window before `until`: each period's commitment per
+        month, pro rata for a month under way."""
+        total = Decimal(0)
+        for quarter, rule in zip(self.quarters, self.rules, strict=True):
+            if rule.mql_commitment:
+                for m in quarter_months(settings, quarter):
+                    total += rule.mql_commitment * elapsed_share(m.start, m.end, until)
+        return total
+
+
 # -- The KPI library: any KPI for a period and filters --------------------------------------------------
 
 _LEAD_KPIS = frozenset(name for name, k in KPIS.items() if k.records.value == "leads")
@@ -540,13 +657,12 @@ async def kpi_values(
     filters: KpiFilters = KpiFilters(),
     as_of: dt.datetime | None = None,
     model: str | None = None,
-    sla_hours: int = SLA_FOLLOW_UP_HOURS,
 ) -> dict[str, KpiValue]:
     """KPIs `names` for `quarter` narrowed by `filters`, counting only events before `as_of` when given.
 
     A filter that has no meaning for a KPI (core.inapplicable) makes its value None. `model` is the
-    attribution model of campaign ROI (the attribution pages' default when None); `sla_hours` the SLA
-    of sla_compliance (interim rule, core.SLA_FOLLOW_UP_HOURS). NotFound for an unknown KPI name.
+    attribution model of campaign ROI (the attribution pages' default when None). sla_compliance judges
+    each MQL under its own period's SLA policy (SlaRules). NotFound for an unknown KPI name.
     """
     wanted = tuple(dict.fromkeys(names))
     for name in wanted:
@@ -554,7 +670,7 @@ async def kpi_values(
     chosen = resolve_model(model)
     win = window(settings, [quarter], as_of=as_of)
     return await _cached_values(
-        session, settings=settings, win=win, names=wanted, filters=filters, model=chosen, sla_hours=sla_hours
+        session, settings=settings, win=win, names=wanted, filters=filters, model=chosen
     )
 
 
@@ -566,7 +682,6 @@ async def trailing_actual(
     name: str,
     filters: KpiFilters = KpiFilters(),
     model: str | None = None,
-    sla_hours: int = SLA_FOLLOW_UP_HOURS,
     per_quarter: bool = True,
 ) -> KpiValue:
     """KPI `name` over the two quarters before `quarter` (the sandbagging flag, DESIGN 4).
@@ -584,7 +699,6 @@ async def trailing_actual(
         names=(name,),
         filters=filters,
         model=resolve_model(model),
-        sla_hours=sla_hours,
     )
     value = values[name]
     if value is None or not per_quarter or name not in ADDITIVE:
@@ -630,7 +744,6 @@ async def _cached_values(
     names: tuple[str, ...],
     filters: KpiFilters,
     model: str,
-    sla_hours: int,
 ) -> dict[str, KpiValue]:
     version = await data_version(session)
     entries = _entries(session, _values_cache, version)
@@ -640,16 +753,13 @@ async def _cached_values(
         filters,
         None if win.as_of is None else win.as_of.isoformat(),
         model,
-        sla_hours,
         *_settings_key(settings),
     )
     if entries is not None:
         hit = entries.get(key)
         if hit is not None and hit[0] == version and time.monotonic() - hit[1] < CACHE_SECONDS:
             return dict(hit[2])
-    values = await _compute(
-        session, settings=settings, win=win, names=names, filters=filters, model=model, sla_hours=sla_hours
-    )
+    values = await _compute(session, settings=settings, win=win, names=names, filters=filters, model=model)
     if entries is not None and version is not None:
         if len(entries) >= _VALUES_CACHE_SIZE:
             entries.clear()
@@ -665,14 +775,13 @@ async def _compute(
     names: tuple[str, ...],
     filters: KpiFilters,
     model: str,
-    sla_hours: int,
 ) -> dict[str, KpiValue]:
     sql = await dialect_sql(session, settings)
     runs = await current_runs(session)
     values: dict[str, KpiValue] = {}
     active = {name for name in names if not inapplicable(name, filters)}
     if active & _LEAD_KPIS:
-        values.update(await _lead_values(session, sql, win, filters, active & _LEAD_KPIS, sla_hours))
+        values.update(await _lead_values(session, settings, sql, win, filters, active & _LEAD_KPIS))
     if active & _CREATED_KPIS:
         values.update(await _created_values(session, sql, win, filters, runs))
     if active & _CLOSED_KPIS:
@@ -702,13 +811,11 @@ async def _compute(
 
 
 async def _lead_values(
-    session: AsyncSession, sql: KpiSql, win: Window, filters: KpiFilters, names: set[str], sla_hours: int
+    session: AsyncSession, settings: Settings, sql: KpiSql, win: Window, filters: KpiFilters, names: set[str]
 ) -> dict[str, KpiValue]:
     start, cut = win.start, win.cut
     narrowed = lead_conditions(Lead, filters, touched_before=cut)
     disposed = disposition(Lead, win.as_of)
-    deadline = sql.hours_after(Lead.mql_at, sla_hours)
-    now = literal(win.now, Lead.mql_at.type)
     mql_in = [Lead.mql_at >= start, Lead.mql_at < cut]
 
     def between(column: Any) -> list[Any]:
@@ -721,7 +828,7 @@ async def _lead_values(
     counts: dict[str, Any] = {}
     if "leads_created" in names:
         counts["created"] = count(*between(Lead.created_at))
-    if names & {"mqls", "mql_to_sql_rate"}:
+    if names & {"mqls", "mql_to_sql_rate", "mql_commitment_attainment"}:
         counts["mqls"] = count(*mql_in)
     if names & {"accepted_leads", "acceptance_rate"}:
         counts["accepted"] = count(*between(Lead.accepted_at))
@@ -731,16 +838,13 @@ async def _lead_values(
         counts["sqls"] = count(*between(Lead.sql_at))
     if "mql_to_sql_rate" in names:
         counts["mql_sql"] = count(*mql_in, *reached_sql)
-    if "sla_compliance" in names:
-        counts["met"] = count(*mql_in, disposed.is_not(None), disposed <= deadline)
-        late = and_(disposed.is_not(None), disposed > deadline)
-        overdue = and_(disposed.is_(None), deadline < now)
-        counts["breached"] = count(*mql_in, or_(late, overdue))
     if "speed_to_lead_hours" in names:
         counts["disposed"] = count(*mql_in, disposed.is_not(None))
-    keys = list(counts)
-    row = (await session.execute(select(*counts.values()))).one()
-    n = {k: int(v) for k, v in zip(keys, row, strict=True)}
+    n: dict[str, int] = {}
+    if counts:
+        keys = list(counts)
+        row = (await session.execute(select(*counts.values()))).one()
+        n = {k: int(v) for k, v in zip(keys, row, strict=True)}
     values: dict[str, KpiValue] = {}
     if "leads_created" in names:
         values["leads_created"] = n["created"]
@@ -756,8 +860,21 @@ async def _lead_values(
         values["acceptance_rate"] = ratio(n["accepted"], n["accepted"] + n["rejected"])
     if "mql_to_sql_rate" in names:
         values["mql_to_sql_rate"] = ratio(n["mql_sql"], n["mqls"])
-    if "sla_compliance" in names:
-        values["sla_compliance"] = ratio(n["met"], n["met"] + n["breached"])
+    rules: SlaRules | None = None
+    if names & {"sla_compliance", "mql_commitment_attainment"}:
+        rules = await SlaRules.load(session, settings=settings, win=win)
+    if "sla_compliance" in names and rules is not None:
+        # Business hours on each period's calendar cannot be said in SQL: read each MQL's two instants
+        # and judge it here (a bisection per MQL, see core.BusinessClock).
+        tally = {"met": 0, "breached": 0, "pending": 0}
+        rows = await session.execute(select(Lead.mql_at, disposed).where(*mql_in, *narrowed))
+        for mql_at, disposed_at in rows:
+            verdict = rules.judge(as_utc(mql_at) or win.now, as_utc(disposed_at), now=win.now)
+            tally[verdict.status] += 1
+        values["sla_compliance"] = ratio(tally["met"], tally["met"] + tally["breached"])
+    if "mql_commitment_attainment" in names and rules is not None:
+        committed = rules.committed(settings, until=min(win.cut, win.now))
+        values["mql_commitment_attainment"] = ratio(n["mqls"], committed) if committed else None
     if "speed_to_lead_hours" in names:
         values["speed_to_lead_hours"] = await _median_hours(
             session, sql, n["disposed"], [*mql_in, disposed.is_not(None), *narrowed], disposed
@@ -952,7 +1069,6 @@ __all__ = [
     "LOOKBACK_DAYS",
     "MARKETING",
     "PAGE_SIZE",
-    "SLA_FOLLOW_UP_HOURS",
     "SORTS",
     "UNATTRIBUTED",
     "CampaignRow",
@@ -962,9 +1078,13 @@ __all__ = [
     "KpiFigure",
     "KpiFilters",
     "LeadRow",
+    "Month",
     "OpportunityRow",
     "QuarterFigures",
     "RecordPage",
+    "SlaRules",
+    "Verdict",
+    "as_utc",
     "check_filters",
     "clear_cache",
     "current_runs",
@@ -981,6 +1101,7 @@ __all__ = [
     "open_pipeline",
     "period_bounds",
     "quarter_figures",
+    "quarter_months",
     "resolve_model",
     "same_day_cutoff",
     "trailing_actual",

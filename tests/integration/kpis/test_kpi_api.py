@@ -116,7 +116,7 @@ async def test_a_value_for_a_period_and_filters(client: Client, db: AsyncSession
     ).json()
     assert none["value"] is None  # the SDR team owns no deal: nothing to divide by
     sla = (await client.get(f"{API}/sla_compliance?period=2026-Q3", headers=auth)).json()
-    assert (sla["value"], sla["sla_hours"]) == ("0.400000", 24)
+    assert (sla["value"], sla["sla_hours"]) == ("0.600000", 24)  # 24 business hours (the default)
     roi = (await client.get(f"{API}/campaign_roi?period=2026-Q3&model=first_touch", headers=auth)).json()
     assert roi["model"] == "first_touch" and roi["records_url"].endswith("model=first_touch")
     assert (await client.get(f"{API}/deals_won", headers=auth)).json()["period"] == "2026-Q4"  # today's
@@ -157,7 +157,7 @@ async def test_the_records_behind_a_value(client: Client, db: AsyncSession) -> N
     ).json()
     assert [(r["external_id"], r["sla"], r["response_hours"]) for r in sla["rows"]][:2] == [
         ("L1", "met", "8.000000"),
-        ("L2", "breached", "48.000000"),
+        ("L2", "met", "48.000000"),  # 48 calendar hours, 16 business hours
     ]
 
 

@@ -16,11 +16,13 @@ from okr.attribution import queries as attribution_queries
 from okr.attribution.services import recompute_all
 from okr.audit.services import record
 from okr.db.models import Touchpoint
+from okr.db.sla import SlaPolicy
 from okr.kpis import services as kpis
 from okr.kpis.core import KPIS, KpiFilters
 from okr.lib.clock import set_clock
 from okr.lib.errors import NotFound, ValidationFailed
 from okr.lib.periods import Quarter
+from okr.periods.services import ensure_periods
 from okr.settings import Settings
 
 Q3, Q4 = Quarter(2026, 3), Quarter(2026, 4)
@@ -78,7 +80,10 @@ Q3_VALUES: dict[str, Any] = {
     "acceptance_rate": D("0.75"),
     "mql_to_sql_rate": D("0.4"),  # L1 and L3 of the five Q3 MQLs
     "speed_to_lead_hours": D(10),  # median of 8, 48, 10 hours
-    "sla_compliance": D("0.4"),  # met L1, L3; breached L2 (48 h), L4 and L6 (open, overdue)
+    # 24 business hours, Mon-Fri 09:00-17:00 New York (no policy stored: the defaults). L2 came on a
+    # Monday 08:00 and was rejected on Wednesday 08:00: 48 calendar hours but 16 business hours, in time.
+    "sla_compliance": D("0.6"),  # met L1, L2, L3; breached L4 and L6 (open, overdue)
+    "mql_commitment_attainment": None,  # no commitment without a policy
     "opportunities_created": 5,  # O1, O2, O4, O5, O7
     "pipeline_created": 240_000,  # 100,000 + 50,000 + EUR 40,000 x 1.25 + 30,000 + 10,000
     "pipeline_sourced_marketing": 190_000,  # O1, O2, O5, O7 (O4's first touch is SDR's)
@@ -122,7 +127,8 @@ def expectations(kind: str, lib: Library, stored: bool) -> tuple[KpiFilters, dic
         return KpiFilters(person_id=lib.people["rita"].id), {
             "leads_created": 3, "mqls": 2, "accepted_leads": 1, "rejected_leads": 1, "sqls": 1,
             "acceptance_rate": D("0.5"), "mql_to_sql_rate": D("0.5"), "speed_to_lead_hours": D(28),
-            "sla_compliance": D("0.5"), "opportunities_created": 3, "pipeline_created": 140_000,
+            "sla_compliance": D(1), "opportunities_created": 3, "pipeline_created": 140_000,
+            "mql_commitment_attainment": None,
             "pipeline_sourced_marketing": 140_000, "pipeline_influenced_marketing": 140_000,
             "revenue_won": 310_000, "deals_won": 3, "win_rate": D(1), "avg_deal_size": 103_333,
             "sales_cycle_days": D(158) / 3, "pipeline_velocity": D(310_000) / D(158),  # O5 open
@@ -134,6 +140,7 @@ def expectations(kind: str, lib: Library, stored: bool) -> tuple[KpiFilters, dic
             "leads_created": 0, "mqls": 0, "accepted_leads": 1, "rejected_leads": 0, "sqls": 1,
             "acceptance_rate": D(1), "mql_to_sql_rate": None, "speed_to_lead_hours": None,
             "sla_compliance": None, "opportunities_created": 0, "pipeline_created": 0,
+            "mql_commitment_attainment": None,
             "pipeline_sourced_marketing": 0, "pipeline_influenced_marketing": 0, "revenue_won": 0,
             "deals_won": 0, "win_rate": None, "avg_deal_size": None, "sales_cycle_days": None,
             "pipeline_velocity": None, "campaign_cost": 50_000,
@@ -146,6 +153,7 @@ def expectations(kind: str, lib: Library, stored: bool) -> tuple[KpiFilters, dic
             "leads_created": 2, "mqls": 2, "accepted_leads": 2, "rejected_leads": 0, "sqls": 2,
             "acceptance_rate": D(1), "mql_to_sql_rate": D(1), "speed_to_lead_hours": D(9),
             "sla_compliance": D(1), "opportunities_created": 4, "pipeline_created": 190_000,
+            "mql_commitment_attainment": None,
             "pipeline_sourced_marketing": 190_000, "pipeline_influenced_marketing": 190_000,
             "revenue_won": 110_000, "deals_won": 2, "win_rate": D(2) / D(3), "avg_deal_size": 55_000,
             "sales_cycle_days": D("17.5"), "pipeline_velocity": D(2) / D(3) * D(55_000) / D("17.5"),
@@ -156,7 +164,8 @@ def expectations(kind: str, lib: Library, stored: bool) -> tuple[KpiFilters, dic
         return KpiFilters(channel="outbound"), {
             "leads_created": 1, "mqls": 1, "accepted_leads": 1, "rejected_leads": 1, "sqls": 1,
             "acceptance_rate": D("0.5"), "mql_to_sql_rate": D(0), "speed_to_lead_hours": D(48),
-            "sla_compliance": D(0), "opportunities_created": 3, "pipeline_created": 160_000,
+            "sla_compliance": D(1), "opportunities_created": 3, "pipeline_created": 160_000,
+            "mql_commitment_attainment": None,
             "pipeline_sourced_marketing": 0, "pipeline_influenced_marketing": 160_000,
             "revenue_won": 110_000, "deals_won": 2, "win_rate": D(1), "avg_deal_size": 55_000,
             "sales_cycle_days": D("17.5"), "pipeline_velocity": D(55_000) / D("17.5"),
@@ -167,7 +176,8 @@ def expectations(kind: str, lib: Library, stored: bool) -> tuple[KpiFilters, dic
     return KpiFilters(segment="enterprise"), {
         "leads_created": 3, "mqls": 2, "accepted_leads": 1, "rejected_leads": 1, "sqls": 1,
         "acceptance_rate": D("0.5"), "mql_to_sql_rate": D("0.5"), "speed_to_lead_hours": D(28),
-        "sla_compliance": D("0.5"), "opportunities_created": 2, "pipeline_created": 110_000,
+        "sla_compliance": D(1), "opportunities_created": 2, "pipeline_created": 110_000,
+        "mql_commitment_attainment": None,
         "pipeline_sourced_marketing": 110_000, "pipeline_influenced_marketing": 110_000,
         "revenue_won": 310_000, "deals_won": 3, "win_rate": D(1), "avg_deal_size": 103_333,
         "sales_cycle_days": D(158) / 3, "pipeline_velocity": D(0),
@@ -217,7 +227,7 @@ async def test_a_cutoff_counts_only_what_happened_before_it(
         {
             "leads_created": 3,  # L4 was created at noon
             "mqls": 3,
-            "sla_compliance": D(2) / D(3),  # L2's rejection after 48 h was already late
+            "sla_compliance": D(1),  # L1, L2, L3 all answered within 24 business hours
             "pipeline_created": 150_000,  # O1, O2
             "pipeline_sourced_marketing": 150_000,
             "revenue_won": 0,
@@ -230,7 +240,7 @@ async def test_a_cutoff_counts_only_what_happened_before_it(
     late = await kpis.kpi_values(
         db, settings=settings, quarter=Q3, names=["sla_compliance"], as_of=at("2026-09-30T22:00Z")
     )
-    assert late["sla_compliance"] == D("0.5")  # met L1, L3; breached L2, L4
+    assert late["sla_compliance"] == D("0.75")  # met L1, L2, L3; breached L4
     # A burn-up series: the same KPI at several cutoffs never goes down for a sum.
     series = [
         (await kpis.kpi_values(db, settings=settings, quarter=Q3, names=["revenue_won"], as_of=at(t)))[
@@ -241,10 +251,51 @@ async def test_a_cutoff_counts_only_what_happened_before_it(
     assert series == [0, 100_000, 300_000, 310_000]
 
 
-async def test_the_sla_hours_can_be_passed(db: AsyncSession, settings: Settings) -> None:
+async def policy(db: AsyncSession, settings: Settings, quarter: Quarter, hours: int, commitment: int) -> None:
+    """Store an SLA policy for `quarter` (Mon-Fri 09:00-17:00) as a leader would, audited."""
+    first, _ = quarter.dates(settings.fiscal_year_start_month)
+    [period] = await ensure_periods(db, settings=settings, first=first, last=first, today=first)
+    db.add(
+        SlaPolicy(
+            period_id=period.id, follow_up_hours=hours, weekdays=[0, 1, 2, 3, 4], day_start_minute=540,
+            day_end_minute=1020, acceptance_target=D("0.9"), mql_commitment=commitment,
+            updated_at=at("2026-06-01T00:00Z"),
+        )
+    )  # fmt: skip
+    await record(db, actor="test", action="sla_policy.save", entity="sla_policy")
+    await db.commit()
+
+
+async def test_sla_compliance_follows_each_periods_policy(db: AsyncSession, settings: Settings) -> None:
     await library_data(db)
-    values = await kpis.kpi_values(db, settings=settings, quarter=Q3, names=["sla_compliance"], sla_hours=48)
-    assert values["sla_compliance"] == D("0.6")  # L2's 48 hours are within a 48-hour SLA
+    before = await kpis.kpi_values(db, settings=settings, quarter=Q3, names=["sla_compliance"])
+    assert before["sla_compliance"] == D("0.6")
+    # Q3: 4 business hours. L1 (Sunday) and L3 (Friday night) were answered before Monday 09:00, so in
+    # time; L2 (Monday 08:00, due Monday 13:00) was rejected on Wednesday: late.
+    await policy(db, settings, Q3, hours=4, commitment=2)
+    after = await kpis.kpi_values(db, settings=settings, quarter=Q3, names=["sla_compliance"])
+    assert after["sla_compliance"] == D("0.4")  # the saved policy (an audited change) is seen at once
+    # Q2: 48 business hours. L5 came on Thursday Jun 25 08:00 and was accepted on Wednesday Jul 1 08:00:
+    # 40 business hours, in time under Q2's rule (it would be late under Q3's 4 or the default 24).
+    await policy(db, settings, Quarter(2026, 2), hours=48, commitment=0)
+    both = await kpis.trailing_actual(db, settings=settings, quarter=Q4, name="sla_compliance")
+    assert both == D("0.5")  # met L5, L1, L3 of Q2 + Q3's six MQLs
+
+
+async def test_mql_commitment_attainment(db: AsyncSession, settings: Settings) -> None:
+    await library_data(db)
+    await policy(db, settings, Q3, hours=24, commitment=2)
+    values = await kpis.kpi_values(db, settings=settings, quarter=Q3, names=["mql_commitment_attainment"])
+    assert values["mql_commitment_attainment"] == D(5) / D(6)  # 5 MQLs of 3 months x 2
+    # Mid-August (midnight in New York): July's 2 and 15 of August's 31 days' share of 2.
+    mid = await kpis.kpi_values(
+        db, settings=settings, quarter=Q3, names=["mql_commitment_attainment"], as_of=at("2026-08-16T04:00Z")
+    )
+    check(mid, {"mql_commitment_attainment": D(4) / (D(2) + D(30) / D(31))})  # L1 to L4
+    narrowed = await kpis.kpi_values(
+        db, settings=settings, quarter=Q3, names=["mql_commitment_attainment"], filters=KpiFilters(team_id=1)
+    )
+    assert narrowed["mql_commitment_attainment"] is None  # the commitment is the organisation's
 
 
 async def test_trailing_two_quarters(db: AsyncSession, settings: Settings) -> None:

@@ -17,10 +17,11 @@ from okr.kpis.core import (
     ratio,
 )
 
-# Every KPI DESIGN 4 names, in its order.
+# Every KPI DESIGN 4 names, in its order, with DESIGN 5's MQL commitment after the SLA.
 DESIGN_KPIS = [
     "leads_created", "mqls", "accepted_leads", "rejected_leads", "sqls", "acceptance_rate",
-    "mql_to_sql_rate", "speed_to_lead_hours", "sla_compliance", "opportunities_created",
+    "mql_to_sql_rate", "speed_to_lead_hours", "sla_compliance", "mql_commitment_attainment",
+    "opportunities_created",
     "pipeline_created", "pipeline_sourced_marketing", "pipeline_influenced_marketing", "revenue_won",
     "deals_won", "win_rate", "avg_deal_size", "sales_cycle_days", "pipeline_velocity", "campaign_cost",
     "cac", "campaign_roi",
@@ -29,6 +30,7 @@ DESIGN_KPIS = [
 
 def test_every_design_kpi_is_defined_in_order() -> None:
     assert list(KPIS) == DESIGN_KPIS
+    assert len(KPIS) == 23
 
 
 @pytest.mark.parametrize("name", DESIGN_KPIS)

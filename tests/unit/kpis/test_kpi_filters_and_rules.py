@@ -1,5 +1,5 @@
-"""The pure parts of the KPI library: filters and where they apply, the interim SLA rule, the median,
-pipeline velocity."""
+"""The pure parts of the KPI library: filters and where they apply, the SLA status against a deadline, the
+median, pipeline velocity."""
 
 import datetime as dt
 from decimal import Decimal
@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from okr.kpis.core import (
     ADDITIVE,
     KPIS,
-    SLA_FOLLOW_UP_HOURS,
     KpiFilters,
     Unit,
     UnknownKpiError,
@@ -58,14 +57,14 @@ def test_first_disposition_ignores_what_came_before_the_mql_or_after_the_cutoff(
     assert first_disposition(None, T0, None) is None
 
 
-def test_the_interim_sla_rule() -> None:
-    assert SLA_FOLLOW_UP_HOURS == 24
+def test_the_sla_status_against_a_deadline() -> None:
+    due = T0 + 24 * H
     now = T0 + 100 * H
-    assert sla_status(T0, T0 + 24 * H, now=now, hours=24) == "met"  # exactly at the deadline
-    assert sla_status(T0, T0 + 25 * H, now=now, hours=24) == "breached"
-    assert sla_status(T0, None, now=T0 + 25 * H, hours=24) == "breached"  # open, overdue
-    assert sla_status(T0, None, now=T0 + 23 * H, hours=24) == "pending"
-    assert sla_status(None, None, now=now, hours=24) is None
+    assert sla_status(T0, due, due=due, now=now) == "met"  # exactly at the deadline
+    assert sla_status(T0, due + H, due=due, now=now) == "breached"
+    assert sla_status(T0, None, due=due, now=due + H) == "breached"  # open, overdue
+    assert sla_status(T0, None, due=due, now=due - H) == "pending"
+    assert sla_status(None, None, due=None, now=now) is None
 
 
 def test_median() -> None:
