@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.okr-installed
+# Tests run in parallel, one worker per core (each with its own SQLite file and PostgreSQL database).
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint format bench clean help
 
@@ -25,7 +27,7 @@ run: $(STAMP)
 	$(BIN)/okr up
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests migrations bench

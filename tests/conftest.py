@@ -18,8 +18,45 @@ from okr.db.engine import create_engine, session_factory
 from okr.db.models import metadata
 from okr.settings import Settings, load_settings
 
-POSTGRES_URL = os.environ.get("OKR_TEST_POSTGRES_URL", "")
+_GIVEN_POSTGRES_URL = os.environ.get("OKR_TEST_POSTGRES_URL", "")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+"""The pytest-xdist worker running this process (gw0, gw1, ...), empty without xdist."""
+
+
+def _worker_url(url: str) -> str:
+    """Each xdist worker has its own PostgreSQL database, named after the given one: test_gw0, ..."""
+    if not url or not WORKER:
+        return url
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    return base.set(database=f"{base.database}_{WORKER}").render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _worker_url(_GIVEN_POSTGRES_URL)
 DATABASES = ["sqlite", "postgresql"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under xdist, create this worker's PostgreSQL database (next to the given one) when it is missing."""
+    if POSTGRES_URL and POSTGRES_URL != _GIVEN_POSTGRES_URL:
+        import asyncio
+
+        asyncio.run(_create_database(_GIVEN_POSTGRES_URL, POSTGRES_URL))
+
+
+async def _create_database(admin_url: str, url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    eng = create_engine(make_settings(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        async with eng.connect() as conn:
+            found = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not found:
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await eng.dispose()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
