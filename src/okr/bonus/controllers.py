@@ -61,8 +61,7 @@ async def run_context(session: AsyncSession, run: BonusRun, user: CurrentUser) -
     summary = run.summary or {}
     payable = {p["person_id"]: p for p in summary.get("payable", [])}
     lines: list[dict[str, Any]] = []
-    team_total: dict[str, int] = {}
-    if run.status == RunStatus.DONE:
+    if run.status == RunStatus.DONE and _sees_lines(user):
         earnings = await services.lines_of(session, run_id=run.id)
         names = await _people(session, {line.person_id for line in earnings})
         by_person: dict[int, list[BonusLine]] = {}
@@ -72,8 +71,6 @@ async def run_context(session: AsyncSession, run: BonusRun, user: CurrentUser) -
             earning = next((line for line in mine if line.kind == "earning"), None)
             team = earning.team if earning is not None else None
             pay = payable.get(person_id, {})
-            if team is not None:
-                team_total[team] = team_total.get(team, 0) + int(pay.get("payable", 0))
             lines.append(
                 {
                     "person_id": person_id,
@@ -89,7 +86,6 @@ async def run_context(session: AsyncSession, run: BonusRun, user: CurrentUser) -
     own_team = None
     if not _sees_lines(user) and user.team_id is not None:
         own_team = await session.scalar(select(Team.name).where(Team.id == user.team_id))
-        lines = []
     names_of = await _people(
         session,
         {i for i in (run.created_by_id, run.submitted_by_id, run.approved_by_id, run.locked_by_id) if i},
@@ -112,7 +108,6 @@ async def run_context(session: AsyncSession, run: BonusRun, user: CurrentUser) -
         "summary": summary,
         "inputs": run.inputs or {},
         "lines": lines,
-        "team_total": team_total,
         "own_team": own_team,
         "sees_lines": _sees_lines(user),
         "actors": names_of,
