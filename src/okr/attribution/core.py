@@ -456,7 +456,7 @@ def _as_weights(units: Iterable[int]) -> list[Decimal]:
     return [Decimal(u).scaleb(-WEIGHT_PLACES) if u else _W_ZERO for u in units]
 
 
-def _linear(external_ids: Sequence[str]) -> list[int]:
+def _linear(external_ids: Sequence[Any]) -> list[int]:
     """_normalise([1] * n): equal remainders and scores, so the units left go to the smallest ids."""
     n = len(external_ids)
     share, left = divmod(WEIGHT_UNITS, n)
@@ -467,7 +467,7 @@ def _linear(external_ids: Sequence[str]) -> list[int]:
     return units
 
 
-def _normalise(scores: Sequence[int], external_ids: Sequence[str]) -> list[int]:
+def _normalise(scores: Sequence[int], external_ids: Sequence[Any]) -> list[int]:
     """Integer scores (>= 0, not all 0) to weight units (of 10^-WEIGHT_PLACES) that sum to exactly 10^10.
 
     Each touch gets floor(10^10 * s / S) units; the units left go one each to the largest remainders,

@@ -11,11 +11,11 @@ may be a web server whose event loop and driver threads a fork would copy mid-fl
 """
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import queue
-import time
 import traceback
 import weakref
 from collections import Counter
@@ -124,8 +124,13 @@ async def _in_parts(
                 current = await services.latest_run(session, scope)
                 await services.delete_runs(session, scope, keep=current.id if current else None)
                 await session.commit()
+        clock.lap("delete")
         counts = await pool.paths()
         clock.lap(f"read in {parts} processes")
+        if engine.dialect.name == "sqlite":
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            clock.lap("checkpoint")
         paths: services.PathCounts = Counter()
         for part_paths, _ in counts:
             paths.update(part_paths)
@@ -182,10 +187,20 @@ class _Pool:
         parts = self.parts = len(ranges)
         self.outbox: Any = _CONTEXT.Queue()
         self.inboxes: list[Any] = [_CONTEXT.Queue() for _ in range(parts)]
+        self.writing: Any = _CONTEXT.Lock()
         self.processes = [
             _CONTEXT.Process(
                 target=_work,
-                args=(settings, scope.value, config, k, ranges[k], self.inboxes[k], self.outbox),
+                args=(
+                    settings,
+                    scope.value,
+                    config,
+                    k,
+                    ranges[k],
+                    self.inboxes[k],
+                    self.outbox,
+                    self.writing,
+                ),
                 name=f"okr-attribution-{k}",
                 daemon=True,
             )
@@ -246,11 +261,12 @@ def _work(
     part: services.Part,
     inbox: Any,
     outbox: Any,
+    writing: Any,
 ) -> None:
     """A worker's life: read its part, send the path counts, wait for the removal effects, write the rows."""
     logging.basicConfig(level=logging.INFO, format="  %(message)s")
     try:
-        asyncio.run(_read_credit_write(settings, Scope(scope), config, index, part, inbox, outbox))
+        asyncio.run(_read_credit_write(settings, Scope(scope), config, index, part, inbox, outbox, writing))
     except BaseException:
         outbox.put(("error", index, traceback.format_exc()))
 
@@ -263,6 +279,7 @@ async def _read_credit_write(
     part: services.Part,
     inbox: Any,
     outbox: Any,
+    writing: Any,
 ) -> None:
     clock = services.Phases()
     lookback = config.lookback_days
@@ -275,19 +292,27 @@ async def _read_credit_write(
         clock.lap("paths")
         run_id, removal = inbox.get()
         clock.lap("wait")
-        written, writing = 0, 0.0
-        summary = services.new_summary(settings)
-        batches = services.credit_batches(snap, run_id, scope, config.models(), removal, lookback, summary)
-        for rows, sources in batches:
-            started = time.perf_counter()
+        done = services.credit(
+            snap, run_id, scope, config.models(), removal, lookback, services.quarters(settings)
+        )
+        clock.lap("credit")
+        # SQLite takes one writer at a time: the workers take turns, each writing its part in one
+        # transaction (left to SQLite's busy timeout they interleave batches and sleep while waiting).
+        # PostgreSQL writes the parts in parallel.
+        turn = writing if snap.sqlite else contextlib.nullcontext()
+        await asyncio.to_thread(turn.__enter__)
+        try:
+            clock.lap("wait to write")
             async with session_factory(engine)() as session:
                 with write_intent():
-                    await services.write_rows(session, rows, sources)
+                    for rows, sources in done.batches():
+                        await services.write_rows(session, rows, sources)
+                    clock.lap("insert")
                     await session.commit()
-            writing += time.perf_counter() - started
-            written += len(rows)
-        clock.lap(f"credit and write (writing {writing:.2f} s)")
+        finally:
+            turn.__exit__(None, None, None)
+        clock.lap("write")
     finally:
         await engine.dispose()
     log.info("attribution worker %s: %s", index, clock)
-    outbox.put(("done", index, (written, summary.groups)))
+    outbox.put(("done", index, (done.rows, done.groups)))

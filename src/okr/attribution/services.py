@@ -6,44 +6,42 @@ credit rows go to the database in batches.
 """
 
 import datetime as dt
-import functools
+import itertools
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
 from typing import Any, Final, cast
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Table, case, delete, insert, literal, select
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from okr.attribution import vector
 from okr.attribution.core import (
     FULL_PATH,
     LOOKBACK_DAYS,
+    LOST,
     MARKETING,
     PRESETS,
     REMOVAL_EFFECT_DIGITS,
     UNATTRIBUTED,
-    JourneyCredit,
+    WEIGHT_UNITS,
+    WON,
     MilestoneWeights,
     ModelSpec,
-    Opportunity,
     RemovalEffects,
     Scope,
-    Touch,
-    account_path,
-    influenced_by_marketing,
-    journey_credits,
-    markov_paths,
     milestone_weight_problems,
     solve_counted_paths,
-    sourced_by,
 )
-from okr.attribution.summary import Key, Summary, Sums, quarter_finder
+from okr.attribution.summary import Key, Rows, Sums, quarter_finder, summarise
 from okr.attribution.summary import basis as summary_basis
 from okr.attribution.summary import write as write_summary
 from okr.db.attribution import (
@@ -62,6 +60,9 @@ from okr.lib.clock import utcnow
 from okr.lib.errors import ValidationFailed
 from okr.settings import Settings
 
+I64 = NDArray[np.int64]
+Mask = NDArray[np.bool_]
+
 BATCH_SIZE: Final = 20_000
 log = logging.getLogger("okr.attribution")
 _DECIMAL: Final = Context(prec=REMOVAL_EFFECT_DIGITS)
@@ -70,38 +71,63 @@ _DECIMAL: Final = Context(prec=REMOVAL_EFFECT_DIGITS)
 # -- Reading ---------------------------------------------------------------------------------------------
 #
 # A run reads the opportunities through SQLAlchemy (50,000 rows, with the dashboard's FX conversion) and
-# the touchpoints, a million rows, straight from the driver in one round trip: streaming them through
-# the ORM's async result costs a greenlet switch per row, which was most of a run's time.
+# the touchpoints, a million rows, straight from the driver in one round trip, into numpy arrays for
+# `okr.attribution.vector`: streaming them through the ORM's async result costs a greenlet switch per
+# row, and a Python object per touch costs more than the whole computation.
 
 Part = tuple[int, int]
 """(first, last): the accounts whose id is in that range, both included."""
 WHOLE: Final[Part] = (-(2**62), 2**62)
 FETCH_SIZE: Final = 50_000
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+PathCounts = Counter[tuple[tuple[str, ...], bool]]
+_MICROSECOND: Final = dt.timedelta(microseconds=1)
 
 _TOUCHES_SQL: Final = (
-    "SELECT l.account_id, t.id, t.external_id, t.occurred_at{utc}, t.campaign_id, l.created_at{utc} "
-    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id BETWEEN ? AND ?"
+    "SELECT l.account_id, t.id, t.external_id, t.campaign_id, t.occurred_at, l.created_at{epochs} "
+    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id BETWEEN {first} AND {last}"
 )
+_PG_EPOCHS: Final = (
+    ", round(extract(epoch from t.occurred_at) * 1000000)::bigint"
+    ", round(extract(epoch from l.created_at) * 1000000)::bigint"
+)
+
+
+def _us(moment: dt.datetime | None) -> int:
+    """An aware instant as integer microseconds since 1970 (vector.NO_TIME for None)."""
+    return vector.NO_TIME if moment is None else (moment - _EPOCH) // _MICROSECOND
 
 
 @dataclass(slots=True)
 class _Snapshot:
-    """What a run reads, once: the opportunities by account and every account's touches."""
+    """What a run reads, once: the opportunities in id order and their accounts' touches, as arrays."""
 
     sqlite: bool
-    opportunities: dict[int, list[Opportunity]] = field(default_factory=dict)
-    currency: dict[int, str] = field(default_factory=dict)
-    base: dict[int, int | None] = field(default_factory=dict)
-    touches: dict[int, list[Touch]] = field(default_factory=dict)
-    """Accounts with an opportunity: their touches, as the core takes them."""
-    touch_only_paths: Counter[tuple[str, ...]] = field(default_factory=Counter)
-    """The Markov paths of the accounts without opportunity (never converted), counted."""
-    stored_at: dict[int, str] = field(default_factory=dict)
-    """SQLite: a touch's occurred_at as stored (the text the written rows must carry)."""
+    opportunity: I64
+    account: I64
+    amount: I64
+    created: I64
+    closed: I64
+    won: Mask
+    lost: Mask
+    base: I64
+    priced: Mask
+    currency: list[str]
+    stamps: list[tuple[dt.datetime, dt.datetime | None]]
+    """Per opportunity (created_at, closed_at) as read, for the rows' period_at."""
+    touches: vector.Touches
+    touch_id: I64
+    campaign: I64
+    team: I64
+    occurred: NDArray[np.object_] | None
+    """SQLite: per touch its occurred_at as the column stores it (the rows carry that very text)."""
+    channels: list[str]
+    teams: list[str]
+    touch_only_paths: PathCounts
 
     @property
     def count(self) -> int:
-        return len(self.currency)
+        return len(self.opportunity)
 
 
 async def _driver(session: AsyncSession) -> Any:
@@ -121,56 +147,145 @@ def _campaign_stmt() -> Any:
     )
 
 
+def _codes(names: list[str], name: str) -> int:
+    try:
+        return names.index(name)
+    except ValueError:
+        names.append(name)
+        return len(names) - 1
+
+
 async def _read(
     session: AsyncSession, settings: Settings, scope: Scope, lookback_days: int, part: Part = WHOLE
 ) -> _Snapshot:
     """The opportunities and touches of the accounts in `part` (a range of account ids)."""
     o = OpportunityRow
     sql = await dialect_sql(session, settings)
-    snap = _Snapshot(sqlite=sql.sqlite)
     stamp = o.created_at if scope is Scope.PIPELINE else o.closed_at
     first, last = part
-    rows = await session.execute(
-        select(
-            o.id,
-            o.external_id,
-            o.account_id,
-            o.amount,
-            o.currency,
-            o.created_at,
-            o.closed_at,
-            o.status,
-            sql.converted(o.amount, o.currency, stamp),
+    rows = (
+        await session.execute(
+            select(
+                o.id,
+                o.account_id,
+                o.amount,
+                o.currency,
+                o.created_at,
+                o.closed_at,
+                o.status,
+                sql.converted(o.amount, o.currency, stamp),
+            )
+            .where(o.account_id.between(first, last))
+            .order_by(o.id)
         )
-        .where(o.account_id.between(first, last))
-        .order_by(o.account_id, o.id)
+    ).all()
+    status = [r[6] for r in rows]
+    base = [r[7] for r in rows]
+    channels: list[str] = []
+    teams: list[str] = [MARKETING]
+    campaigns = {
+        cid: (_codes(channels, channel), _codes(teams, team))
+        for cid, channel, team in await session.execute(_campaign_stmt())
+    }
+    size = max(campaigns, default=0) + 1
+    channel_of = np.zeros(size, dtype=np.int64)
+    team_of = np.zeros(size, dtype=np.int64)
+    for cid, (channel, team) in campaigns.items():
+        channel_of[cid], team_of[cid] = channel, team
+    columns = await _touch_columns(session, sql.sqlite, int(first), int(last))
+    account, touch_id, campaign, occurred, at, lead_at, rank = columns
+    order = vector.sort_order(account, at, rank)
+    campaign = campaign[order]
+    touches = vector.Touches(
+        account=account[order],
+        at=at[order],
+        rank=rank[order],
+        channel=channel_of[campaign],
+        lead_at=lead_at[order],
     )
-    for oid, ext, account_id, amount, currency, created_at, closed_at, status, base in rows:
-        snap.opportunities.setdefault(account_id, []).append(
-            Opportunity(oid, ext, amount, created_at, closed_at, status)
-        )
-        snap.currency[oid] = currency
-        snap.base[oid] = None if base is None else int(base)
-    campaigns = {cid: (channel, team) for cid, channel, team in await session.execute(_campaign_stmt())}
-    reader = _TouchReader(snap, campaigns)
-    driver = await _driver(session)
-    if snap.sqlite:
-        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: with the offset appended, fromisoformat reads it
-        # straight into an aware datetime.
-        cursor = await driver.execute(_TOUCHES_SQL.format(utc=" || '+00:00'"), (first, last))
-        await _each_batch(lambda: cursor.fetchmany(FETCH_SIZE), reader.add)
-        await cursor.close()
-    else:
-        cursor = await driver.cursor(
-            _TOUCHES_SQL.format(utc="").replace("?", "$1", 1).replace("?", "$2", 1), first, last
-        )
-        await _each_batch(lambda: cursor.fetch(FETCH_SIZE), reader.add)
-    window_start = functools.partial(_window_start, lookback_days=lookback_days, text=snap.sqlite)
-    for points in reader.touch_only.values():
-        path = account_path(points, window_start=window_start)
-        if path:
-            snap.touch_only_paths[tuple(path)] += 1
+    snap = _Snapshot(
+        sqlite=sql.sqlite,
+        opportunity=np.array([r[0] for r in rows], dtype=np.int64),
+        account=np.array([r[1] for r in rows], dtype=np.int64),
+        amount=np.array([r[2] for r in rows], dtype=np.int64),
+        created=np.array([_us(r[4]) for r in rows], dtype=np.int64),
+        closed=np.array([_us(r[5]) for r in rows], dtype=np.int64),
+        won=np.array([s == WON for s in status], dtype=bool),
+        lost=np.array([s == LOST for s in status], dtype=bool),
+        base=np.array([0 if b is None else int(b) for b in base], dtype=np.int64),
+        priced=np.array([b is not None for b in base], dtype=bool),
+        currency=[r[3] for r in rows],
+        stamps=[(r[4], r[5]) for r in rows],
+        touches=touches,
+        touch_id=touch_id[order],
+        campaign=campaign,
+        team=team_of[campaign],
+        occurred=None if occurred is None else occurred[order],
+        channels=channels,
+        teams=teams,
+        touch_only_paths=Counter(),
+    )
+    snap.touch_only_paths = _touch_only_paths(snap, lookback_days)
     return snap
+
+
+_TOUCH_ROW: Final = np.dtype(
+    [("account", "i8"), ("id", "i8"), ("external", "O"), ("campaign", "i8"), ("occurred", "O"), ("lead", "O")]
+)
+
+
+async def _touch_columns(session: AsyncSession, sqlite: bool, first: int, last: int) -> tuple[Any, ...]:
+    """The part's touches as columns: account, id, campaign, occurred_at as SQLite stores it (text objects;
+    None on PostgreSQL), occurred_at and the lead's created_at in microseconds (NO_TIME: none), and the
+    rank of the external id."""
+    driver = await _driver(session)
+    if sqlite:
+        # One fetch in the driver's thread, then numpy takes the tuples apart in C.
+        sql = _TOUCHES_SQL.format(epochs="", first="?", last="?")
+        found = np.array(list(await driver.execute_fetchall(sql, (first, last))), dtype=_TOUCH_ROW)
+        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: numpy reads that text straight into microseconds.
+        at = found["occurred"].astype("datetime64[us]").astype(np.int64)
+        lead = found["lead"].astype("datetime64[us]")
+        lead_at = np.where(np.isnat(lead), vector.NO_TIME, lead.astype(np.int64))
+        rank = np.empty(len(found), dtype=np.int64)
+        rank[np.argsort(found["external"].astype(str), kind="stable")] = np.arange(len(found))
+        return (found["account"], found["id"], found["campaign"], found["occurred"], at, lead_at, rank)
+    # PostgreSQL: a binary COPY of fixed-width integers, which numpy reads as one array (no Python
+    # object per value); the external ids come as their rank in byte order ("C"), which is the code
+    # point order Python compares strings in.
+    chunks: list[bytes] = []
+
+    async def keep(chunk: bytes) -> None:
+        chunks.append(bytes(chunk))
+
+    await driver.copy_from_query(_PG_TOUCHES_SQL, first, last, output=keep, format="binary")
+    columns = _binary_copy(b"".join(chunks), 6)
+    return (columns[0], columns[1], columns[2], None, columns[3], columns[4], columns[5])
+
+
+_PG_TOUCHES_SQL: Final = (
+    "SELECT l.account_id, t.id, t.campaign_id, round(date_part('epoch', t.occurred_at) * 1000000)::int8, "
+    "coalesce(round(date_part('epoch', l.created_at) * 1000000)::int8, 9223372036854775807), "
+    '(rank() OVER (ORDER BY t.external_id COLLATE "C"))::int8 '
+    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id BETWEEN $1 AND $2"
+)
+"""vector.NO_TIME stands for a lead without creation time."""
+_COPY_SIGNATURE: Final = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _binary_copy(data: bytes, fields: int) -> list[I64]:
+    """The int8 columns of a PostgreSQL binary COPY (no NULLs), one array each."""
+    if not data.startswith(_COPY_SIGNATURE):
+        raise ValueError("not a PostgreSQL binary COPY")
+    extension = int.from_bytes(data[15:19], "big")
+    body = data[19 + extension : -2]  # the trailer is a field count of -1
+    layout = np.dtype(
+        [("n", ">i2")] + [(f, t) for k in range(fields) for f, t in ((f"l{k}", ">i4"), (f"v{k}", ">i8"))]
+    )
+    rows = np.frombuffer(body, dtype=layout)
+    if any((rows[f"l{k}"] != 8).any() for k in range(fields)):
+        raise ValueError("a COPY column is NULL or not int8")
+    return [rows[f"v{k}"].astype(np.int64) for k in range(fields)]
 
 
 async def _each_batch(
@@ -181,68 +296,33 @@ async def _each_batch(
         use(batch)
 
 
-class _TouchReader:
-    """Turns fetched touch rows into the core's Touch tuples, batch by batch (memory stays flat)."""
-
-    def __init__(self, snap: _Snapshot, campaigns: dict[int, tuple[str, str]]) -> None:
-        self.snap, self.campaigns = snap, campaigns
-        self.lead_created: dict[Any, dt.datetime] = {}
-        self.touch_only: dict[int, list[tuple[Any, str, str]]] = {}
-        """Accounts without opportunity only make Markov paths: their time stays as read (SQLite's
-        UTC text sorts as time does) and no Touch is built for them."""
-
-    def add(self, rows: Sequence[Any]) -> None:
-        # The hottest loop of a run (a million rows): plain locals, one tuple per touch.
-        campaigns, lead_created, touch_only = self.campaigns, self.lead_created, self.touch_only
-        with_deals, touches, stored_at = self.snap.opportunities, self.snap.touches, self.snap.stored_at
-        parse = dt.datetime.fromisoformat if self.snap.sqlite else None
-        new_touch = tuple.__new__
-        for account_id, tid, ext, occurred, cid, lead_at in rows:
-            channel, team = campaigns[cid]
-            if account_id not in with_deals:
-                if account_id in touch_only:
-                    touch_only[account_id].append((occurred, ext, channel))
-                else:
-                    touch_only[account_id] = [(occurred, ext, channel)]
-                continue
-            created = lead_created.get(lead_at)
-            if created is None:
-                created = lead_created[lead_at] = parse(lead_at) if parse else lead_at
-            if parse:
-                stored_at[tid] = occurred[:-6]
-                occurred = parse(occurred)
-            touch = new_touch(Touch, (tid, ext, occurred, cid, channel, team, created))
-            if account_id in touches:
-                touches[account_id].append(touch)
-            else:
-                touches[account_id] = [touch]
-
-
-def _window_start(latest: Any, *, lookback_days: int, text: bool) -> Any:
-    """The first instant of an account's lookback window, as a datetime or as SQLite's stored text."""
-    if not text:
-        return latest - dt.timedelta(days=lookback_days)
-    start = dt.datetime.fromisoformat(latest) - dt.timedelta(days=lookback_days)
-    return f"{start:%Y-%m-%d %H:%M:%S.%f}+00:00"
-
-
 # -- Removal effects -------------------------------------------------------------------------------------
 
 
-PathCounts = Counter[tuple[tuple[str, ...], bool]]
+def _named(snap: _Snapshot, counts: Counter[tuple[tuple[int, ...], bool]]) -> PathCounts:
+    names = snap.channels
+    return Counter({(tuple(names[c] for c in path), won): n for (path, won), n in counts.items()})
+
+
+def _touch_only_paths(snap: _Snapshot, lookback_days: int) -> PathCounts:
+    """The Markov paths of the accounts without opportunity (their touches in the lookback before the
+    latest one; never converted), counted."""
+    touches = snap.touches
+    accounts = np.unique(touches.account)
+    alone = accounts[~np.isin(accounts, snap.account)]
+    latest = touches.at[np.searchsorted(touches.account, alone, side="right") - 1]
+    lo, hi = vector.windows(touches, alone, latest - lookback_days * vector.US_PER_DAY, latest)
+    paths = vector.window_paths(touches, lo, hi, np.zeros(len(alone), dtype=bool))
+    return _named(snap, paths)
 
 
 def _path_counts(snap: _Snapshot, lookback_days: int) -> PathCounts:
     """The Markov paths (DESIGN 3.1) of won/lost journeys and touch-only accounts, counted."""
-    paths: PathCounts = Counter()
-    for account_id, opportunities in snap.opportunities.items():
-        touches = snap.touches.get(account_id, [])
-        for channels, converted in markov_paths(
-            [(o, touches) for o in opportunities], lookback_days=lookback_days
-        ):
-            paths[tuple(channels), converted] += 1
-    for path, n in snap.touch_only_paths.items():
-        paths[path, False] += n
+    closed = (snap.won | snap.lost) & (snap.closed != vector.NO_TIME)
+    end = snap.closed[closed]
+    lo, hi = vector.windows(snap.touches, snap.account[closed], end - lookback_days * vector.US_PER_DAY, end)
+    paths = _named(snap, vector.window_paths(snap.touches, lo, hi, snap.won[closed]))
+    paths.update(snap.touch_only_paths)
     return paths
 
 
@@ -437,71 +517,161 @@ def _stored(moment: dt.datetime, sqlite: bool) -> Any:
     return moment.isoformat(" ", "microseconds")[:26]
 
 
-def _credit_rows(run_id: int, snap: _Snapshot, credit: JourneyCredit) -> list[tuple[Any, ...]]:
-    """The stored rows of one journey: one per step (or one `unattributed` row), every model side by side."""
-    o = credit.opportunity
-    head = (run_id, o.id)
-    tail = (_stored(credit.end, snap.sqlite), snap.currency[o.id])
-    n = len(credit.steps)
-    # Per step, every model's (units, amount, base), in STORED_MODELS order.
-    columns = [
-        part
-        for units, amounts, base in zip(credit.units, credit.amounts, credit.base, strict=True)
-        for part in (units, amounts, base if base is not None else [None] * max(n, 1))
-    ]
-    per_step = list(zip(*columns, strict=True))
-    if not n:
-        return [(*head, 0, None, None, UNATTRIBUTED, None, credit.roles[0], *tail, *per_step[0])]
-    rows = []
-    stored_at = snap.stored_at
-    for i, t in enumerate(credit.steps):
-        at = stored_at[t.id] if snap.sqlite else t.occurred_at
-        rows.append((*head, i, t.id, t.campaign_id, t.channel, at, credit.roles[i], *tail, *per_step[i]))
-    return rows
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """A run's part computed: its credit rows (one per journey step, or one `unattributed` row per
+    journey without touch; every model side by side, in opportunity id order, the table's key order,
+    which makes the inserts sequential) as columns, its sourcing rows (pipeline runs) and its summary.
+    Row tuples are made a batch at a time: all at once they would take some 200 MB per worker."""
+
+    run_id: int
+    columns: list[NDArray[Any]]
+    sources: list[tuple[Any, ...]]
+    groups: dict[Key, Sums]
+
+    @property
+    def rows(self) -> int:
+        return len(self.columns[0])
+
+    def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+        """(credit rows, sourcing rows), some BATCH_SIZE credit rows at a time."""
+        for k in range(0, max(self.rows, len(self.sources)), BATCH_SIZE):
+            parts = [c[k : k + BATCH_SIZE].tolist() for c in self.columns]
+            rows = list(zip(itertools.repeat(self.run_id, len(parts[0])), *parts, strict=False))
+            yield rows, self.sources[k : k + BATCH_SIZE]
 
 
-def credit_batches(
+def credit(
     snap: _Snapshot,
     run_id: int,
     scope: Scope,
     specs: Sequence[ModelSpec],
     removal: dict[str, Decimal],
     lookback: int,
-    summary: Summary,
-) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """(credit rows, sourcing rows) of the snapshot's opportunities, some BATCH_SIZE credit rows at a time;
-    adds every journey to `summary` on the way."""
-    # In opportunity id order: the rows then arrive in the table's key order, which makes the inserts
-    # sequential (twice as fast on SQLite as the account order).
-    by_id = sorted(
-        (
-            (o, snap.touches.get(account_id, ()))
-            for account_id, opportunities in snap.opportunities.items()
-            for o in opportunities
-        ),
-        key=lambda pair: pair[0].id,
+    quarter_of: Callable[[dt.datetime], str],
+) -> Credit:
+    """Every model's credit for the snapshot's opportunities in the scope, as rows to store and summed."""
+    pipeline = scope is Scope.PIPELINE
+    chosen = np.flatnonzero(
+        np.ones(snap.count, dtype=bool) if pipeline else snap.won & (snap.closed != vector.NO_TIME)
     )
-    triples = ((o, touches, snap.base[o.id]) for o, touches in by_id)
-    rows: list[tuple[Any, ...]] = []
-    sources: list[tuple[Any, ...]] = []
-    for credit in journey_credits(
-        triples, models=specs, scope=scope, removal_effects=removal, lookback_days=lookback
-    ):
-        journey = _credit_rows(run_id, snap, credit)
-        rows += journey
-        if scope is Scope.PIPELINE:
-            steps = credit.steps
-            first = steps[0].campaign_id if steps else None
-            source = sourced_by(steps), influenced_by_marketing(steps)
-            sources.append((credit.opportunity.id, *source, first, run_id))
-            summary.add_journey(journey, credit.end, source)
-        else:
-            summary.add_journey(journey, credit.end)
-        if len(rows) >= BATCH_SIZE:
-            yield rows, sources
-            rows, sources = [], []
-    if rows or sources:
-        yield rows, sources
+    end = (snap.created if pipeline else snap.closed)[chosen]
+    priced = snap.priced[chosen]
+    base = snap.base[chosen]
+    journeys, steps = vector.journeys(
+        snap.touches,
+        account=snap.account[chosen],
+        end=end,
+        created=snap.created[chosen],
+        closed_won=np.full(len(chosen), vector.NO_TIME, dtype=np.int64) if pipeline else end,
+        amount=snap.amount[chosen],
+        base=base,
+        priced=priced,
+        lookback_days=lookback,
+    )
+    results = vector.credit(journeys, specs, vector.scaled_effects(removal, snap.channels))
+    sizes = journeys.sizes
+    per_journey = np.maximum(sizes, 1)
+    total = int(per_journey.sum())
+    journey_of = np.repeat(np.arange(len(sizes), dtype=np.int64), per_journey)
+    position = np.arange(total, dtype=np.int64) - (np.cumsum(per_journey) - per_journey)[journey_of]
+    is_step = (sizes > 0)[journey_of]
+
+    def column(values: Any, empty: Any) -> Any:
+        """A column over all rows (an array): per step `values`, `empty` on the unattributed rows."""
+        out = np.full(total, empty, dtype=np.asarray(values).dtype if empty is not None else object)
+        out[is_step] = values
+        return out
+
+    channel = column(np.array(snap.channels, dtype=object)[journeys.channel], UNATTRIBUTED)
+    campaign = column(snap.campaign[steps], -1)
+    ends = [snap.stamps[k][0] if pipeline else cast(dt.datetime, snap.stamps[k][1]) for k in chosen.tolist()]
+    stored_end = np.empty(len(ends), dtype=object)
+    stored_end[:] = [_stored(e, snap.sqlite) for e in ends]
+    currency = [snap.currency[k] for k in chosen.tolist()]
+    row_priced = priced[journey_of]
+    models: list[NDArray[Any]] = []
+    units_all, bases_all = [], []
+    for result in results:
+        units = column(result.units, WEIGHT_UNITS)
+        amounts = column(result.amount, 0)
+        amounts[~is_step] = snap.amount[chosen][sizes == 0]
+        bases = column(result.base, 0)
+        bases[~is_step] = base[sizes == 0]
+        units_all.append(units > 0)
+        bases_all.append(bases)
+        nullable = bases if row_priced.all() else cast(NDArray[Any], np.where(row_priced, bases, None))
+        models += [units, amounts, nullable]
+    columns = [
+        snap.opportunity[chosen][journey_of],
+        position,
+        np.where(is_step, column(snap.touch_id[steps], 0), None),
+        np.where(campaign >= 0, campaign, None),
+        channel,
+        _occurred(snap, steps, column),
+        column(journeys.roles, 0),
+        stored_end[journey_of],
+        np.array(currency, dtype=object)[journey_of],
+        *models,
+    ]
+    summed = Rows(
+        period=[quarter_of(e) for e in ends],
+        currency=currency,
+        priced=priced,
+        whole=base,
+        journey=journey_of,
+        campaign=campaign,
+        channel=channel.tolist(),
+        credited=np.stack(units_all, axis=1),
+        base=np.stack(bases_all, axis=1),
+    )
+    if not pipeline:
+        return Credit(run_id, columns, [], summarise(summed))
+    sources = _sources(snap, run_id, chosen, journeys, steps)
+    return Credit(
+        run_id,
+        columns,
+        sources,
+        summarise(summed, ([s[1] for s in sources], [s[2] for s in sources], [s[3] for s in sources])),
+    )
+
+
+def _occurred(snap: _Snapshot, steps: I64, column: Callable[[Any, Any], Any]) -> NDArray[Any]:
+    """Each row's occurred_at as stored: SQLite's text as read, PostgreSQL's aware datetime."""
+    if snap.occurred is not None:
+        return cast(NDArray[Any], column(snap.occurred[steps], None))
+    naive = snap.touches.at[steps].astype("datetime64[us]").tolist()
+    aware = np.empty(len(naive), dtype=object)
+    aware[:] = [d.replace(tzinfo=dt.UTC) for d in naive]
+    return cast(NDArray[Any], column(aware, None))
+
+
+def _sources(
+    snap: _Snapshot, run_id: int, chosen: I64, journeys: vector.Journeys, steps: I64
+) -> list[tuple[Any, ...]]:
+    """Per pipeline journey: (opportunity, sourced by, influenced by marketing, first campaign, run)."""
+    sizes = journeys.sizes
+    touched = sizes > 0
+    first = steps[journeys.start[:-1][touched]]
+    team = np.array(snap.teams, dtype=object)
+    sourced = np.full(len(sizes), UNATTRIBUTED, dtype=object)
+    sourced[touched] = team[snap.team[first]]
+    campaign = np.full(len(sizes), None, dtype=object)
+    campaign[touched] = snap.campaign[first]
+    marketing = (snap.team[steps] == snap.teams.index(MARKETING)).astype(np.int64)
+    influenced = np.zeros(len(sizes), dtype=bool)
+    if len(steps):
+        influenced[touched] = np.add.reduceat(marketing, journeys.start[:-1][touched]) > 0
+    return list(
+        zip(
+            snap.opportunity[chosen].tolist(),
+            sourced.tolist(),
+            influenced.tolist(),
+            campaign.tolist(),
+            itertools.repeat(run_id, len(sizes)),
+            strict=True,
+        )
+    )
 
 
 async def recompute(
@@ -529,13 +699,13 @@ async def recompute(
     driver = await _driver(session)
     credits = _Writer(driver, snap.sqlite, attribution_credit, _CREDIT_COLUMNS)
     sourcing = _Writer(driver, snap.sqlite, _SOURCING_TABLE, _SOURCING_COLUMNS)
-    summary = new_summary(settings)
-    for rows, sources in credit_batches(snap, run.id, scope, specs, removal, lookback, summary):
+    done = credit(snap, run.id, scope, specs, removal, lookback, quarters(settings))
+    for rows, sources in done.batches():
         await credits.extend(rows)
         await sourcing.extend(sources)
     await credits.flush()
     await sourcing.flush()
-    await finish_summary(session, run, settings, summary.groups)
+    await finish_summary(session, run, settings, done.groups)
     clock.lap("credit and write")
     log.info("attribution %s: %s rows in %s", scope.value, credits.written, clock)
     run.computed_at = utcnow()
@@ -544,9 +714,9 @@ async def recompute(
     return run
 
 
-def new_summary(settings: Settings) -> Summary:
-    """An empty summary whose quarters follow the organisation's time zone and fiscal year."""
-    return Summary(quarter_finder(settings.tz, settings.fiscal_year_start_month))
+def quarters(settings: Settings) -> Callable[[dt.datetime], str]:
+    """The quarter key of an instant in the organisation's time zone and fiscal year."""
+    return quarter_finder(settings.tz, settings.fiscal_year_start_month)
 
 
 async def finish_summary(
@@ -579,7 +749,7 @@ async def start_run(
 async def write_rows(
     session: AsyncSession, rows: list[tuple[Any, ...]], sources: list[tuple[Any, ...]]
 ) -> None:
-    """Insert credit and sourcing rows (as `credit_batches` makes them) through the session's driver."""
+    """Insert credit and sourcing rows (as `Credit.batches` gives them) through the session's driver."""
     driver = await _driver(session)
     sqlite = (await session.connection()).dialect.name == "sqlite"
     for table, columns, batch in (

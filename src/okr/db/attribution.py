@@ -87,7 +87,10 @@ def _model_columns() -> list[Column[Any]]:
 attribution_credit: Final = Table(
     "attribution_credit",
     metadata,
-    Column("run_id", ForeignKey("attribution_run.id", ondelete="CASCADE"), primary_key=True),
+    # No foreign key to attribution_run: a run writes 300,000 rows, and PostgreSQL checks a foreign key
+    # row by row (a quarter of the write). Rows are only written for a run just created and are deleted
+    # with it (services.delete_runs); docs/decisions.md.
+    Column("run_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
     Column("opportunity_id", BigInteger, primary_key=True),
     Column("position", Integer, primary_key=True, comment="the step's place in the journey, from 0"),
     Column("touchpoint_id", BigInteger, comment="NULL: the `unattributed` bucket"),

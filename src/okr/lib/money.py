@@ -4,7 +4,7 @@ import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Any, TypeVar
 
 # ISO 4217 currencies okr knows, with their minor-unit decimals.
 CURRENCY_DECIMALS: dict[str, int] = {
@@ -134,12 +134,12 @@ class _StrKeys(Sequence[str]):
         return str(self._keys[i])
 
 
-def allocate_scaled(amount: int, scaled: Sequence[int], total: int, ids: Sequence[str]) -> list[int]:
+def allocate_scaled(amount: int, scaled: Sequence[int], total: int, ids: Sequence[Any]) -> list[int]:
     """`allocate` on integer weights already on one scale: `scaled` (>= 0) summing to `total` (> 0).
 
     The same largest-remainder rule (DESIGN 6.4), by position: share i is floor(A * s_i / total), the
     units left go one each to the largest remainders, ties to the larger weight, then the smaller
-    `ids[i]`, then the earlier position. `ids` is read only when a unit is left over.
+    `ids[i]` (any keys ordering as the ids do), then the earlier position; read only when a unit is left.
     """
     if amount < 0:
         return [-v for v in allocate_scaled(-amount, scaled, total, ids)]
