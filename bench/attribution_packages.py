@@ -12,9 +12,12 @@ another seed, so the Markov chain has paths to (null). Every journey is okr's re
 '>'-joined channel paths: ChannelAttribution one row per distinct path with its conversions and nulls,
 MAM (marketing-attribution-models) one row per journey with the hours from each touch to the close.
 
-Like for like: okr's `journey_credits` with one model (exact integer weights per touch and the money
-split in integer minor units, more work than per-channel totals) against each package's heuristic; okr's
-exact absorbing-chain `solve_removal_effects` (plus, for data-driven, the credit per touch) against
+Like for like: okr's run engine (`okr.attribution.vector`, the numbers of the pure `core` bit for bit)
+with one model, from the touches as arrays, as a run reads them from the database (building each journey:
+lookback window, order with ties by external id, milestone roles; exact integer weights per touch and the
+money split in integer minor units, more work than per-channel totals) against each package's heuristic;
+okr's exact absorbing-chain solution (paths built from the same arrays, then `solve_counted_paths`; plus,
+for data-driven, the credit per touch) against
 ChannelAttribution's simulated `markov_model` (twice: max_step=1000, and its default, the longest
 observed path, which cuts simulated journeys short) and MAM's `run_markov`. okr runs in this process; each
 package call runs in a forked child that is killed after --timeout seconds. Every figure is the best of
@@ -31,27 +34,29 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
+import numpy as np
 from attribution_core import Data, synthetic
+from numpy.typing import NDArray
 
+from okr.attribution import vector
 from okr.attribution.core import (
     LOST,
     PRESETS,
     WEIGHT_UNITS,
+    WON,
     ZERO,
     MilestoneWeights,
     ModelSpec,
     RemovalEffects,
     Scope,
     journey,
-    journey_credits,
-    markov_paths,
-    solve_removal_effects,
+    solve_counted_paths,
 )
 
 LOST_SEED = 20_261_123
@@ -110,27 +115,94 @@ def package_inputs(data: Data) -> tuple[Any, dict[str, list[Any]], int]:
 # -- okr --------------------------------------------------------------------------------------------
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Arrays(NamedTuple):
+    """The opportunities and touches as a run reads them from the database: arrays, one account per
+    opportunity (built before timing, as the packages' inputs are)."""
+
+    touches: vector.Touches
+    channels: list[str]
+    created: NDArray[np.int64]
+    closed: NDArray[np.int64]
+    won: NDArray[np.bool_]
+    amount: NDArray[np.int64]
+
+
+def _us(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def arrays(data: Data) -> Arrays:
+    flat = [(k, t) for k, (_, touches) in enumerate(data) for t in touches]
+    channels = sorted({t.channel for _, t in flat})
+    code = {c: i for i, c in enumerate(channels)}
+    external = np.array([t.external_id for _, t in flat], dtype=str)
+    rank = np.empty(len(flat), dtype=np.int64)
+    rank[np.argsort(external, kind="stable")] = np.arange(len(flat))
+    account = np.array([k for k, _ in flat], dtype=np.int64)
+    at = np.array([_us(t.occurred_at) for _, t in flat], dtype=np.int64)
+    lead = [vector.NO_TIME if t.lead_created_at is None else _us(t.lead_created_at) for _, t in flat]
+    order = vector.sort_order(account, at, rank)
+    touches = vector.Touches(
+        account=account[order],
+        at=at[order],
+        rank=rank[order],
+        channel=np.array([code[t.channel] for _, t in flat], dtype=np.int64)[order],
+        lead_at=np.array(lead, dtype=np.int64)[order],
+    )
+    closed = [vector.NO_TIME if o.closed_at is None else _us(o.closed_at) for o, _ in data]
+    return Arrays(
+        touches,
+        channels,
+        np.array([_us(o.created_at) for o, _ in data], dtype=np.int64),
+        np.array(closed, dtype=np.int64),
+        np.array([o.status == WON for o, _ in data], dtype=bool),
+        np.array([o.amount for o, _ in data], dtype=np.int64),
+    )
+
+
 def okr_credit(
-    data: Data, models: Sequence[ModelSpec], effects: Mapping[str, Decimal] | None = None
+    data: Arrays, models: Sequence[ModelSpec], effects: Sequence[int] | None = None
 ) -> list[dict[str, int]]:
     """Per model, the weight units (10^-10) credited to each channel over the won journeys."""
-    totals: list[dict[str, int]] = [{} for _ in models]
-    credits = journey_credits(
-        ((o, t, None) for o, t in data), models=models, scope=Scope.REVENUE, removal_effects=effects
+    won = np.flatnonzero(data.won & (data.closed != vector.NO_TIME))
+    end = data.closed[won]
+    journeys, _ = vector.journeys(
+        data.touches,
+        account=won,
+        end=end,
+        created=data.created[won],
+        closed_won=end,
+        amount=data.amount[won],
+        base=np.zeros(len(won), dtype=np.int64),
+        priced=np.zeros(len(won), dtype=bool),
+        lookback_days=365,
     )
-    for jc in credits:
-        if not jc.steps:
-            continue  # no touch: the whole amount is unattributed
-        for total, units in zip(totals, jc.units, strict=True):
-            for step, u in zip(jc.steps, units, strict=True):
-                total[step.channel] = total.get(step.channel, 0) + u
+    totals = []
+    for result in vector.credit(journeys, models, effects):
+        per_channel = np.zeros(len(data.channels), dtype=np.int64)
+        np.add.at(per_channel, journeys.channel, result.units)
+        totals.append(dict(zip(data.channels, per_channel.tolist(), strict=True)))
     return totals
 
 
-def okr_data_driven(data: Data) -> tuple[RemovalEffects, dict[str, int]]:
+def okr_removal_effects(data: Arrays) -> RemovalEffects:
+    """The exact removal effects of the won and lost journeys' channel paths (DESIGN 3.1)."""
+    closed = np.flatnonzero(data.closed != vector.NO_TIME)
+    end = data.closed[closed]
+    lo, hi = vector.windows(data.touches, closed, end - 365 * vector.US_PER_DAY, end)
+    counts = vector.window_paths(data.touches, lo, hi, data.won[closed])
+    names = data.channels
+    return solve_counted_paths({(tuple(names[c] for c in p), won): n for (p, won), n in counts.items()})
+
+
+def okr_data_driven(data: Arrays) -> tuple[RemovalEffects, dict[str, int]]:
     """The exact removal effects, then the data-driven credit per touch."""
-    solved = solve_removal_effects(markov_paths(data))
-    return solved, okr_credit(data, [PRESETS["data_driven"]], solved.as_decimals())[0]
+    solved = okr_removal_effects(data)
+    effects = vector.scaled_effects(solved.as_decimals(), data.channels)
+    return solved, okr_credit(data, [PRESETS["data_driven"]], effects)[0]
 
 
 # -- Packages (each call in a forked child) ---------------------------------------------------------
@@ -296,6 +368,7 @@ def main() -> None:
     n, reps, timeout = opts.opportunities, opts.repeats, opts.timeout
 
     data = opportunities(n)
+    prepared = arrays(data)
     c0 = time.process_time()
     frame, columns, empty = package_inputs(data)
     prep = time.process_time() - c0
@@ -307,7 +380,7 @@ def main() -> None:
     print(f"  package inputs built from okr's journeys in {prep:.2f} s CPU (not counted below)")
 
     def okr_run(*models: ModelSpec) -> Timing:
-        return in_process(lambda: okr_credit(data, models), reps)
+        return in_process(lambda: okr_credit(prepared, models), reps)
 
     def mam(what: str) -> Outcome:
         return isolated(mam_run(columns, what), reps, timeout)
@@ -341,7 +414,7 @@ def main() -> None:
         agree = f"MAM {gap(okr.result[0], m.result)}" if isinstance(m, Timing) else "-"
         rows.append((label, okr, None, m, agree))
 
-    okr = in_process(lambda: solve_removal_effects(markov_paths(data)), reps)
+    okr = in_process(lambda: okr_removal_effects(prepared), reps)
     exact: RemovalEffects = okr.result
     exact_shares = shares(exact.effects)
     m = mam("removal_effects")
@@ -352,7 +425,7 @@ def main() -> None:
             agree.insert(0, f"CA {gap(exact.effects, c.result['effects'], 1)}")
             agree.append(f"shares: CA {gap(exact_shares, shares(c.result['conversions']), 1)}")
         rows.append((f"Markov removal effects (CA: {label})", okr, c, m, ", ".join(agree) or "-"))
-    okr, m = in_process(lambda: okr_data_driven(data), reps), mam("run_markov")
+    okr, m = in_process(lambda: okr_data_driven(prepared), reps), mam("run_markov")
     agree = f"MAM {gap(okr.result[1], m.result[0])}" if isinstance(m, Timing) else "-"
     rows.append(("data-driven: removal effects + credit per touch", okr, "channel totals only", m, agree))
     rows.append(("MAM(...) input preprocessing, once", "in every row", "-", mam("build"), "-"))

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import resource
 import traceback
 import weakref
 from collections import Counter
@@ -127,10 +128,6 @@ async def _in_parts(
         clock.lap("delete")
         counts = await pool.paths()
         clock.lap(f"read in {parts} processes")
-        if engine.dialect.name == "sqlite":
-            async with engine.connect() as conn:
-                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            clock.lap("checkpoint")
         paths: services.PathCounts = Counter()
         for part_paths, _ in counts:
             paths.update(part_paths)
@@ -311,8 +308,9 @@ async def _read_credit_write(
                     await session.commit()
         finally:
             turn.__exit__(None, None, None)
-        clock.lap("write")
+        clock.lap("commit")
     finally:
         await engine.dispose()
-    log.info("attribution worker %s: %s", index, clock)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    log.info("attribution worker %s: %s, peak resident memory %s MiB", index, clock, peak)
     outbox.put(("done", index, (done.rows, done.groups)))

@@ -78,7 +78,7 @@ _DECIMAL: Final = Context(prec=REMOVAL_EFFECT_DIGITS)
 Part = tuple[int, int]
 """(first, last): the accounts whose id is in that range, both included."""
 WHOLE: Final[Part] = (-(2**62), 2**62)
-FETCH_SIZE: Final = 50_000
+FETCH_SIZE: Final = 20_000
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 PathCounts = Counter[tuple[tuple[str, ...], bool]]
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
@@ -119,8 +119,6 @@ class _Snapshot:
     touch_id: I64
     campaign: I64
     team: I64
-    occurred: NDArray[np.object_] | None
-    """SQLite: per touch its occurred_at as the column stores it (the rows carry that very text)."""
     channels: list[str]
     teams: list[str]
     touch_only_paths: PathCounts
@@ -193,7 +191,7 @@ async def _read(
     for cid, (channel, team) in campaigns.items():
         channel_of[cid], team_of[cid] = channel, team
     columns = await _touch_columns(session, sql.sqlite, int(first), int(last))
-    account, touch_id, campaign, occurred, at, lead_at, rank = columns
+    account, touch_id, campaign, at, lead_at, rank = columns
     order = vector.sort_order(account, at, rank)
     campaign = campaign[order]
     touches = vector.Touches(
@@ -220,7 +218,6 @@ async def _read(
         touch_id=touch_id[order],
         campaign=campaign,
         team=team_of[campaign],
-        occurred=None if occurred is None else occurred[order],
         channels=channels,
         teams=teams,
         touch_only_paths=Counter(),
@@ -235,21 +232,46 @@ _TOUCH_ROW: Final = np.dtype(
 
 
 async def _touch_columns(session: AsyncSession, sqlite: bool, first: int, last: int) -> tuple[Any, ...]:
-    """The part's touches as columns: account, id, campaign, occurred_at as SQLite stores it (text objects;
-    None on PostgreSQL), occurred_at and the lead's created_at in microseconds (NO_TIME: none), and the
-    rank of the external id."""
+    """The part's touches as columns: account, id, campaign, occurred_at and the lead's created_at in
+    microseconds (NO_TIME: none), and the rank of the external id."""
     driver = await _driver(session)
     if sqlite:
-        # One fetch in the driver's thread, then numpy takes the tuples apart in C.
+        # Batches of rows, each taken apart by numpy in C and its text turned into integers at once: the
+        # driver's tuples and strings never all exist together.
         sql = _TOUCHES_SQL.format(epochs="", first="?", last="?")
-        found = np.array(list(await driver.execute_fetchall(sql, (first, last))), dtype=_TOUCH_ROW)
-        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: numpy reads that text straight into microseconds.
-        at = found["occurred"].astype("datetime64[us]").astype(np.int64)
-        lead = found["lead"].astype("datetime64[us]")
-        lead_at = np.where(np.isnat(lead), vector.NO_TIME, lead.astype(np.int64))
-        rank = np.empty(len(found), dtype=np.int64)
-        rank[np.argsort(found["external"].astype(str), kind="stable")] = np.arange(len(found))
-        return (found["account"], found["id"], found["campaign"], found["occurred"], at, lead_at, rank)
+        parts: list[tuple[NDArray[Any], ...]] = []
+
+        def add(rows: Sequence[Any]) -> None:
+            found = np.array(rows, dtype=_TOUCH_ROW)
+            # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: numpy reads that text into microseconds.
+            lead = found["lead"].astype("datetime64[us]")
+            parts.append(
+                (  # copies, not views: a view would keep the batch's strings alive
+                    found["account"].copy(),
+                    found["id"].copy(),
+                    found["campaign"].copy(),
+                    found["occurred"].astype("datetime64[us]").astype(np.int64),
+                    np.where(np.isnat(lead), vector.NO_TIME, lead.astype(np.int64)),
+                    # UTF-8 bytes sort as the strings do and take a quarter of numpy's UCS-4 text.
+                    np.array([e.encode() for e in found["external"].tolist()], dtype=bytes),
+                )
+            )
+
+        # A scan reads each page once: a small page cache keeps the two workers' memory down.
+        await driver.execute("PRAGMA cache_size=-8192")
+        cursor = await driver.execute(sql, (first, last))
+        await _each_batch(lambda: cursor.fetchmany(FETCH_SIZE), add)
+        await cursor.close()
+        await driver.execute("PRAGMA cache_size=-65536")
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return (empty, empty, empty, empty, empty, empty)
+        account, touch, campaign, at, lead_at, external = (
+            np.concatenate(c) for c in zip(*parts, strict=True)
+        )
+        rank = np.empty(len(external), dtype=np.int64)
+        rank[np.argsort(external, kind="stable")] = np.arange(len(external))
+        return (account, touch, campaign, at, lead_at, rank)
     # PostgreSQL: a binary COPY of fixed-width integers, which numpy reads as one array (no Python
     # object per value); the external ids come as their rank in byte order ("C"), which is the code
     # point order Python compares strings in.
@@ -259,8 +281,7 @@ async def _touch_columns(session: AsyncSession, sqlite: bool, first: int, last: 
         chunks.append(bytes(chunk))
 
     await driver.copy_from_query(_PG_TOUCHES_SQL, first, last, output=keep, format="binary")
-    columns = _binary_copy(b"".join(chunks), 6)
-    return (columns[0], columns[1], columns[2], None, columns[3], columns[4], columns[5])
+    return tuple(_binary_copy(b"".join(chunks), 6))
 
 
 _PG_TOUCHES_SQL: Final = (
@@ -525,20 +546,54 @@ class Credit:
     Row tuples are made a batch at a time: all at once they would take some 200 MB per worker."""
 
     run_id: int
-    columns: list[NDArray[Any]]
+    sqlite: bool
+    columns: list["NDArray[Any] | Nullable"]
     sources: list[tuple[Any, ...]]
     groups: dict[Key, Sums]
 
     @property
     def rows(self) -> int:
-        return len(self.columns[0])
+        first = self.columns[0]
+        return len(first if isinstance(first, np.ndarray) else first.values)
 
     def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
         """(credit rows, sourcing rows), some BATCH_SIZE credit rows at a time."""
         for k in range(0, max(self.rows, len(self.sources)), BATCH_SIZE):
-            parts = [c[k : k + BATCH_SIZE].tolist() for c in self.columns]
+            window = slice(k, k + BATCH_SIZE)
+            parts = [
+                c[window].tolist() if isinstance(c, np.ndarray) else c.values_at(window, self.sqlite)
+                for c in self.columns
+            ]
             rows = list(zip(itertools.repeat(self.run_id, len(parts[0])), *parts, strict=False))
-            yield rows, self.sources[k : k + BATCH_SIZE]
+            yield rows, self.sources[window]
+
+
+@dataclass(frozen=True, slots=True)
+class Nullable:
+    """A column of integers with NULLs where not `present`; `moment`: microseconds stored as a timestamp
+    (SQLAlchemy's text on SQLite, an aware datetime on PostgreSQL). Python values are made per batch."""
+
+    values: I64
+    present: Mask
+    moment: bool = False
+
+    def values_at(self, window: slice, sqlite: bool) -> list[Any]:
+        values, present = self.values[window], self.present[window]
+        if self.moment:
+            moments = values.astype("datetime64[us]")
+            if sqlite:
+                text = np.datetime_as_string(moments, unit="us").tolist()
+                stored: list[Any] = [f"{t[:10]} {t[11:]}" for t in text]
+            else:
+                stored = [d.replace(tzinfo=dt.UTC) for d in moments.tolist()]
+            return (
+                stored if present.all() else [v if p else None for v, p in zip(stored, present, strict=True)]
+            )
+        if present.all():
+            return list(values.tolist())
+        nullable = values.astype(object)
+        nullable[~present] = None
+        return list(nullable.tolist())
 
 
 def credit(
@@ -590,7 +645,7 @@ def credit(
     stored_end[:] = [_stored(e, snap.sqlite) for e in ends]
     currency = [snap.currency[k] for k in chosen.tolist()]
     row_priced = priced[journey_of]
-    models: list[NDArray[Any]] = []
+    models: list[NDArray[Any] | Nullable] = []
     units_all, bases_all = [], []
     for result in results:
         units = column(result.units, WEIGHT_UNITS)
@@ -600,15 +655,14 @@ def credit(
         bases[~is_step] = base[sizes == 0]
         units_all.append(units > 0)
         bases_all.append(bases)
-        nullable = bases if row_priced.all() else cast(NDArray[Any], np.where(row_priced, bases, None))
-        models += [units, amounts, nullable]
+        models += [units, amounts, Nullable(bases, row_priced)]
     columns = [
         snap.opportunity[chosen][journey_of],
         position,
-        np.where(is_step, column(snap.touch_id[steps], 0), None),
-        np.where(campaign >= 0, campaign, None),
+        Nullable(column(snap.touch_id[steps], 0), is_step),
+        Nullable(campaign, campaign >= 0),
         channel,
-        _occurred(snap, steps, column),
+        Nullable(column(journeys.at, 0), is_step, moment=True),
         column(journeys.roles, 0),
         stored_end[journey_of],
         np.array(currency, dtype=object)[journey_of],
@@ -626,24 +680,15 @@ def credit(
         base=np.stack(bases_all, axis=1),
     )
     if not pipeline:
-        return Credit(run_id, columns, [], summarise(summed))
+        return Credit(run_id, snap.sqlite, columns, [], summarise(summed))
     sources = _sources(snap, run_id, chosen, journeys, steps)
     return Credit(
         run_id,
+        snap.sqlite,
         columns,
         sources,
         summarise(summed, ([s[1] for s in sources], [s[2] for s in sources], [s[3] for s in sources])),
     )
-
-
-def _occurred(snap: _Snapshot, steps: I64, column: Callable[[Any, Any], Any]) -> NDArray[Any]:
-    """Each row's occurred_at as stored: SQLite's text as read, PostgreSQL's aware datetime."""
-    if snap.occurred is not None:
-        return cast(NDArray[Any], column(snap.occurred[steps], None))
-    naive = snap.touches.at[steps].astype("datetime64[us]").tolist()
-    aware = np.empty(len(naive), dtype=object)
-    aware[:] = [d.replace(tzinfo=dt.UTC) for d in naive]
-    return cast(NDArray[Any], column(aware, None))
 
 
 def _sources(
