@@ -1099,6 +1099,15 @@ def solve_counted_paths(counted: Mapping[tuple[tuple[str, ...], bool], int]) -> 
         n_conversions += times if converted else 0
         for a, b in zip([START, *path], [*path, CONVERSION if converted else NULL], strict=True):
             counts[a, b] = counts.get((a, b), 0) + times
+    return solve_transitions(counts, n_paths, n_conversions)
+
+
+def solve_transitions(counts: Mapping[tuple[str, str], int], paths: int, conversions: int) -> RemovalEffects:
+    """The removal effects from the chain's observed transition counts (states START, CONVERSION and
+    NULL by those names; consecutive repeats already collapsed) over `paths` journeys, `conversions` of
+    them converted: what `solve_counted_paths` computes once it has counted the transitions."""
+    counts = dict(counts)
+    n_paths, n_conversions = paths, conversions
     channels_seen = sorted({a for a, _ in counts} - {START})
     out: dict[str, int] = {}
     for (a, _), k in counts.items():

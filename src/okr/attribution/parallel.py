@@ -1,13 +1,15 @@
 """Attribution runs as jobs: in this process for small data, over worker processes for big data.
 
-A run is CPU-bound Python (a million touches, every model for 50,000 journeys), so one process per core
-is what makes a recompute take seconds. Each worker reads one part of the accounts (its own connection,
-committed data), sends its Markov path counts, receives the solved removal effects and the new run's
-id, and writes its own rows (COPY on PostgreSQL, in parallel; batched inserts on SQLite, which takes one
-writer at a time). The run stays `running`, invisible to every page, until all rows are written; then
-one transaction marks it `succeeded` and deletes the scope's previous run, so readers switch from one
-whole run to the next. A failed run deletes its own rows. Workers never fork the parent itself, which
-may be a web server whose event loop and driver threads a fork would copy mid-flight.
+A run is CPU-bound (a million touches, every model for 50,000 journeys), so one process per core is
+what makes a recompute take seconds. Each worker reads one part of the accounts (its own connection,
+committed data) into arrays, sends its Markov path counts, receives the solved removal effects and the
+new run's id, computes every model with numpy (okr.attribution.vector) and writes its own rows (COPY on
+PostgreSQL, in parallel; on SQLite, which takes one writer at a time, the workers take turns). The run
+stays `running`, invisible to every page, until all rows are written; then one transaction marks it
+`succeeded` and the pages switch from one whole run to the next. After the switch the scope's older
+runs are deleted (the one the pages read until then stays until the next run). A failed run deletes its
+own rows. Workers never fork the parent itself, which may be a web server whose event loop and driver
+threads a fork would copy mid-flight.
 """
 
 import asyncio
@@ -19,7 +21,6 @@ import queue
 import resource
 import traceback
 import weakref
-from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
@@ -118,20 +119,14 @@ async def _in_parts(
     pool = _Pool(settings, scope, config, _ranges(low or 0, high or 0, parts))
     run_id: int | None = None
     try:
-        # While the workers read: delete the scope's runs but the current one (the previous run of the
-        # scope is kept until now, so the pages never wait for its rows to be deleted).
         async with session_factory(engine)() as session:
-            with write_intent():
-                current = await services.latest_run(session, scope)
-                await services.delete_runs(session, scope, keep=current.id if current else None)
-                await session.commit()
-        clock.lap("delete")
+            current = await services.latest_run(session, scope)
         counts = await pool.paths()
         clock.lap(f"read in {parts} processes")
-        paths: services.PathCounts = Counter()
-        for part_paths, _ in counts:
-            paths.update(part_paths)
-        effects = services._removal_effects(paths)
+        chain = services.Transitions()
+        for part, _ in counts:
+            chain.add(part)
+        effects = chain.solve()
         clock.lap("removal effects")
         async with session_factory(engine)() as session:
             with write_intent():
@@ -145,7 +140,7 @@ async def _in_parts(
         clock.lap("credit and write")
         async with session_factory(engine)() as session:
             with write_intent():
-                # The switch: from now on the pages read this run; the previous one goes at the next run.
+                # The switch: from now on the pages read this run.
                 run = await session.get_one(AttributionRun, run_id)
                 await services.finish_summary(session, run, settings, summary)
                 run.computed_at = utcnow()
@@ -153,6 +148,15 @@ async def _in_parts(
                 await session.commit()
         clock.lap("switch")
         log.info("attribution %s: %s rows in %s", scope.value, rows, clock)
+        # After the switch, off the pages' way: delete the scope's older runs. The run the pages read until
+        # now stays until the next run, so a page that began reading it is never cut short.
+        async with session_factory(engine)() as session:
+            with write_intent():
+                kept = {run_id} | ({current.id} if current else set())
+                await services.delete_runs(session, scope, keep=kept)
+                await session.commit()
+        clock.lap("older runs deleted")
+        log.info("attribution %s: older runs deleted in %.2f s", scope.value, clock.laps[-1][1])
         return run
     except BaseException:
         if run_id is not None:
@@ -221,8 +225,8 @@ class _Pool:
                 raise WorkerFailed(f"attribution worker {part} sent {kind!r}, expected {expected!r}")
             return part, payload
 
-    async def paths(self) -> list[tuple[services.PathCounts, int]]:
-        """Each part's Markov path counts and number of opportunities, once every worker has read its part."""
+    async def paths(self) -> list[tuple[services.Transitions, int]]:
+        """Each part's Markov chain and number of opportunities, once every worker has read its part."""
         found = dict([await self._next("paths") for _ in range(self.parts)])
         return [found[k] for k in range(self.parts)]
 
@@ -285,7 +289,7 @@ async def _read_credit_write(
         async with session_factory(engine)() as session:
             snap = await services._read(session, settings, scope, lookback, part)
         clock.lap("read")
-        outbox.put(("paths", index, (services._path_counts(snap, lookback), snap.count)))
+        outbox.put(("paths", index, (services._transitions(snap, lookback), snap.count)))
         clock.lap("paths")
         run_id, removal = inbox.get()
         clock.lap("wait")

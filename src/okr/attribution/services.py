@@ -10,8 +10,8 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Context, Decimal
 from fractions import Fraction
@@ -25,12 +25,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from okr.attribution import vector
 from okr.attribution.core import (
+    CONVERSION,
     FULL_PATH,
     LOOKBACK_DAYS,
     LOST,
     MARKETING,
+    NULL,
     PRESETS,
     REMOVAL_EFFECT_DIGITS,
+    START,
     UNATTRIBUTED,
     WEIGHT_UNITS,
     WON,
@@ -39,7 +42,7 @@ from okr.attribution.core import (
     RemovalEffects,
     Scope,
     milestone_weight_problems,
-    solve_counted_paths,
+    solve_transitions,
 )
 from okr.attribution.summary import Key, Rows, Sums, quarter_finder, summarise
 from okr.attribution.summary import basis as summary_basis
@@ -80,7 +83,6 @@ Part = tuple[int, int]
 WHOLE: Final[Part] = (-(2**62), 2**62)
 FETCH_SIZE: Final = 20_000
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-PathCounts = Counter[tuple[tuple[str, ...], bool]]
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
 
 _TOUCHES_SQL: Final = (
@@ -121,7 +123,6 @@ class _Snapshot:
     team: I64
     channels: list[str]
     teams: list[str]
-    touch_only_paths: PathCounts
 
     @property
     def count(self) -> int:
@@ -220,9 +221,7 @@ async def _read(
         team=team_of[campaign],
         channels=channels,
         teams=teams,
-        touch_only_paths=Counter(),
     )
-    snap.touch_only_paths = _touch_only_paths(snap, lookback_days)
     return snap
 
 
@@ -320,36 +319,41 @@ async def _each_batch(
 # -- Removal effects -------------------------------------------------------------------------------------
 
 
-def _named(snap: _Snapshot, counts: Counter[tuple[tuple[int, ...], bool]]) -> PathCounts:
-    names = snap.channels
-    return Counter({(tuple(names[c] for c in path), won): n for (path, won), n in counts.items()})
+@dataclass(slots=True)
+class Transitions:
+    """The Markov chain (DESIGN 3.1) as observed: transition counts between channels and the states
+    START, CONVERSION and NULL (core's names), over `paths` journeys, `conversions` of them converted.
+    The parts of a run add up; solving them gives the exact removal effects."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    paths: int = 0
+    conversions: int = 0
+
+    def add(self, other: "Transitions") -> None:
+        self.counts.update(other.counts)
+        self.paths += other.paths
+        self.conversions += other.conversions
+
+    def solve(self) -> RemovalEffects:
+        return solve_transitions(self.counts, self.paths, self.conversions)
 
 
-def _touch_only_paths(snap: _Snapshot, lookback_days: int) -> PathCounts:
-    """The Markov paths of the accounts without opportunity (their touches in the lookback before the
-    latest one; never converted), counted."""
+def _transitions(snap: _Snapshot, lookback_days: int) -> Transitions:
+    """The chain of the revenue-scope journeys of won and lost deals (won: converted) and of the accounts
+    without opportunity (their touches in the lookback before the latest one; never converted)."""
     touches = snap.touches
+    closed = (snap.won | snap.lost) & (snap.closed != vector.NO_TIME)
     accounts = np.unique(touches.account)
     alone = accounts[~np.isin(accounts, snap.account)]
     latest = touches.at[np.searchsorted(touches.account, alone, side="right") - 1]
-    lo, hi = vector.windows(touches, alone, latest - lookback_days * vector.US_PER_DAY, latest)
-    paths = vector.window_paths(touches, lo, hi, np.zeros(len(alone), dtype=bool))
-    return _named(snap, paths)
-
-
-def _path_counts(snap: _Snapshot, lookback_days: int) -> PathCounts:
-    """The Markov paths (DESIGN 3.1) of won/lost journeys and touch-only accounts, counted."""
-    closed = (snap.won | snap.lost) & (snap.closed != vector.NO_TIME)
-    end = snap.closed[closed]
-    lo, hi = vector.windows(snap.touches, snap.account[closed], end - lookback_days * vector.US_PER_DAY, end)
-    paths = _named(snap, vector.window_paths(snap.touches, lo, hi, snap.won[closed]))
-    paths.update(snap.touch_only_paths)
-    return paths
-
-
-def _removal_effects(paths: PathCounts) -> RemovalEffects:
-    """The exact removal effects; each journey counts once: a path seen n times counts n times."""
-    return solve_counted_paths(paths)
+    account = np.concatenate([snap.account[closed], alone])
+    end = np.concatenate([snap.closed[closed], latest])
+    lo, hi = vector.windows(touches, account, end - lookback_days * vector.US_PER_DAY, end)
+    converted = np.concatenate([snap.won[closed], np.zeros(len(alone), dtype=bool)])
+    counts, paths, conversions = vector.window_transitions(touches, lo, hi, converted)
+    names = {vector.START_CODE: START, vector.CONVERSION_CODE: CONVERSION, vector.NULL_CODE: NULL}
+    names.update(enumerate(snap.channels))
+    return Transitions(Counter({(names[a], names[b]): n for (a, b), n in counts.items()}), paths, conversions)
 
 
 def _exact(value: Fraction) -> dict[str, str]:
@@ -736,7 +740,7 @@ async def recompute(
     clock = Phases()
     snap = await _read(session, settings, scope, lookback)
     clock.lap("read")
-    effects = _removal_effects(_path_counts(snap, lookback))
+    effects = _transitions(snap, lookback).solve()
     removal = effects.as_decimals()
     clock.lap("removal effects")
     await delete_runs(session, scope)
@@ -807,12 +811,13 @@ async def write_rows(
 
 
 async def delete_runs(
-    session: AsyncSession, scope: Scope, *, keep: int | None = None, only: int | None = None
+    session: AsyncSession, scope: Scope, *, keep: Collection[int] = (), only: int | None = None
 ) -> None:
-    """Delete the scope's runs (all, all but `keep`, or `only` that one) with their rows; flushes only."""
+    """Delete the scope's runs (all, all but those in `keep`, or `only` that one) with their rows; flushes
+    only."""
     runs = select(AttributionRun.id).where(AttributionRun.scope == scope.value)
-    if keep is not None:
-        runs = runs.where(AttributionRun.id != keep)
+    if keep:
+        runs = runs.where(AttributionRun.id.not_in(list(keep)))
     if only is not None:
         runs = runs.where(AttributionRun.id == only)
     stale = runs.scalar_subquery()

@@ -76,30 +76,58 @@ class Journeys:
         return np.diff(self.start)
 
 
-@dataclass(frozen=True, slots=True)
 class _Index:
-    """The non-empty journeys of a `Journeys` (the empty ones have no step) and per step its journey."""
+    """The non-empty journeys of a `Journeys` (the empty ones have no step); per step its journey, place
+    and external id rank within the journey, each computed when first asked for (first and last touch
+    need none of them)."""
 
-    keep: I64  # which journeys of the Journeys these are
-    start: I64  # their CSR offsets (every one non-empty)
-    n: I64
-    jid: I64  # per step: its journey among `keep`
-    pos: I64  # per step: its place in the journey
-    idrank: I64  # per step: its external id's place among the journey's, from 0
+    def __init__(
+        self,
+        keep: I64,
+        start: I64,
+        rank: I64,
+        *,
+        jid: I64 | None = None,
+        pos: I64 | None = None,
+        idrank: I64 | None = None,
+    ) -> None:
+        self.keep = keep  # which journeys of the Journeys these are
+        self.start = start  # their CSR offsets (every one non-empty)
+        self.n: I64 = np.diff(start)
+        self._rank = rank
+        self._jid, self._pos, self._idrank = jid, pos, idrank
 
     @classmethod
     def of(cls, journeys: Journeys) -> "_Index":
-        sizes = journeys.sizes
-        keep = np.flatnonzero(sizes > 0)
-        total = int(journeys.start[-1])
-        start = np.append(journeys.start[:-1][keep], total).astype(np.int64)
-        n = np.diff(start)
-        jid = np.repeat(np.arange(len(n), dtype=np.int64), n)
-        pos = np.arange(total, dtype=np.int64) - start[:-1][jid]
-        order = np.lexsort((journeys.rank, jid))
-        idrank = np.empty(total, dtype=np.int64)
-        idrank[order] = pos
-        return cls(keep, start, n, jid, pos, idrank)
+        keep = np.flatnonzero(journeys.sizes > 0)
+        start = np.append(journeys.start[:-1][keep], journeys.start[-1]).astype(np.int64)
+        return cls(keep, start, journeys.rank)
+
+    @property
+    def jid(self) -> I64:
+        """Per step: its journey (among `keep`)."""
+        if self._jid is None:
+            self._jid = np.repeat(np.arange(len(self.n), dtype=np.int64), self.n)
+        return self._jid
+
+    @property
+    def pos(self) -> I64:
+        """Per step: its place in the journey, from 0."""
+        if self._pos is None:
+            self._pos = np.arange(len(self.jid), dtype=np.int64) - self.start[:-1][self.jid]
+        return self._pos
+
+    @property
+    def idrank(self) -> I64:
+        """Per step: its external id's place among the journey's, from 0."""
+        if self._idrank is None:
+            jid, rank = self.jid, self._rank
+            bits = int(rank.max()).bit_length() if len(rank) else 0
+            fits = len(jid) == 0 or bits + int(jid[-1]).bit_length() <= 63
+            order = np.argsort((jid << bits) | rank) if fits else np.lexsort((rank, jid))
+            self._idrank = np.empty(len(order), dtype=np.int64)
+            self._idrank[order] = self.pos
+        return self._idrank
 
     def sum(self, values: NDArray[Any]) -> NDArray[Any]:
         """Per journey, the sum of its steps' values."""
@@ -116,26 +144,49 @@ class _Index:
         steps = np.flatnonzero(wanting[self.jid])
         jid, remainders, scores = self.jid[steps], remainders[steps], scores[steps]
         idrank = self.idrank[steps]
-        if remainders.max() < 2**34 and scores.max() < 2**34 and idrank.max() < 2**20 and jid.max() < 2**29:
-            # Two sort keys of 63 bits instead of four: (journey, -remainder) and (-score, external id).
-            first = (jid << 34) | (2**34 - 1 - remainders)
-            second = ((2**34 - 1 - scores) << 20) | idrank
-            order = np.lexsort((second, first))
-        else:
+        n, cut = self.n[wanting], left[wanting]
+        offsets = np.cumsum(n) - n
+        order = _ranked(jid, remainders, idrank)
+        if order is not None:
+            # One sort key leaves the score out: it decides only between equal remainders, so the
+            # order holds unless the remainder of the last step given is shared across the cut by
+            # steps of unequal scores. Such journeys are rare; then the whole order is sorted again.
+            inside = np.flatnonzero(cut < n)
+            last = remainders[order[offsets[inside] + cut[inside] - 1]]
+            shared = last == remainders[order[offsets[inside] + cut[inside]]]
+            if shared.any():
+                journeys = inside[shared]
+                group = np.zeros(len(n), dtype=np.int64)
+                group[journeys] = last[shared]
+                member = np.zeros(len(n), dtype=bool)
+                member[journeys] = True
+                owner = np.repeat(np.arange(len(n), dtype=np.int64), n)
+                in_group = member[owner] & (remainders == group[owner])
+                high = np.maximum.reduceat(np.where(in_group, scores, -1), offsets)
+                low = np.minimum.reduceat(np.where(in_group, scores, np.iinfo(np.int64).max), offsets)
+                if (high[journeys] != low[journeys]).any():
+                    order = None
+        if order is None:
             order = np.lexsort((idrank, -scores, -remainders, jid))
         # Sorting by journey first keeps the wanting journeys' steps together, in journey order.
-        n = self.n[wanting]
-        offsets = np.cumsum(n) - n
         k = np.arange(len(steps), dtype=np.int64) - np.repeat(offsets, n)
-        return steps[order[k < np.repeat(left[wanting], n)]]
+        return steps[order[k < np.repeat(cut, n)]]
+
+
+def _ranked(jid: I64, primary: I64, idrank: I64) -> I64 | None:
+    """The order of steps by journey (ascending, as given), larger `primary` (>= 0), smaller external id,
+    with one sort of one int64 key; None when the three do not fit in 63 bits."""
+    if not len(jid):
+        return np.zeros(0, dtype=np.int64)
+    jb, pb, ib = (int(v).bit_length() for v in (jid[-1], primary.max(), idrank.max()))
+    if jb + pb + ib > 63:
+        return None
+    key = (jid << (pb + ib)) | ((((1 << pb) - 1) - primary) << ib) | idrank
+    order: I64 = np.argsort(key)
+    return order
 
 
 # -- Weight units -----------------------------------------------------------------------------------
-
-
-def _one_hot(ix: _Index, last: bool) -> I64:
-    target = ix.n[ix.jid] - 1 if last else 0
-    return np.where(ix.pos == target, WEIGHT_UNITS, 0).astype(np.int64)
 
 
 def _linear(ix: _Index) -> I64:
@@ -194,12 +245,14 @@ def _subset(ix: _Index, chosen: Mask) -> _Index:
     start = np.append(0, np.cumsum(n)).astype(np.int64)
     jid = np.repeat(np.arange(len(n), dtype=np.int64), n)
     steps = chosen[ix.jid]
-    return _Index(ix.keep[chosen], start, n, jid, ix.pos[steps], ix.idrank[steps])
+    return _Index(
+        ix.keep[chosen], start, ix._rank[steps], jid=jid, pos=ix.pos[steps], idrank=ix.idrank[steps]
+    )
 
 
 def _tolerance(ix: _Index) -> NDArray[np.float64]:
     """Per journey, a bound on the float64 error of 10^10 * score / sum (see _floating)."""
-    return 1e-3 + ix.n.astype(np.float64) * 1e-5
+    return 3e-4 + ix.n.astype(np.float64) * 4e-6
 
 
 def _floating(ix: _Index, value: NDArray[np.float64], score_key: I64) -> tuple[I64, Mask]:
@@ -207,10 +260,11 @@ def _floating(ix: _Index, value: NDArray[np.float64], score_key: I64) -> tuple[I
     may differ from the exact one. `score_key`: equal exactly when the exact scores are equal, and
     smaller for a larger score (the second tie-break).
 
-    Error bound: every score has a relative error under 5e-15 (time decay: exp2 of an argument whose
-    own error is under 1e-16 of it, at most 52 for a score that counts; data-driven: one rounding), the
-    sum adds n roundings, so 10^10 x score / sum is off by less than 1e-4 + n x 1.2e-6: the tolerance
-    is ten times that.
+    Error bound: every score has a relative error under 5e-15 (time decay: exp2, within 4 ulp, of an
+    argument whose own error is under 1.1e-16 of it, at most 52 for a score that counts: smaller
+    scores are below 10^-13 of the sum and their error with them; data-driven: one rounding), the sum
+    adds n roundings of 1.1e-16 and the division and product two more, so 10^10 x score / sum is off by
+    less than 1e-4 + n x 1.2e-6: the tolerance is three times that.
     """
     total = ix.sum(value)
     x = value / total[ix.jid] * WEIGHT_UNITS
@@ -223,15 +277,26 @@ def _floating(ix: _Index, value: NDArray[np.float64], score_key: I64) -> tuple[I
     unsure_step = (frac > 1 - step_tol) | ((frac < step_tol) & (floor >= 1))
     unsure = ix.sum(unsure_step.astype(np.int64)) > 0
     unsure |= (left < 0) | (left >= ix.n)
-    order = np.lexsort((ix.idrank, score_key, -frac, ix.jid))
+    # Ordered by the fraction to 2^-30 (one int64 sort key), then external id: the order of the float
+    # fractions, but for steps closer than 2^-30, far inside the tolerance band checked below.
+    order = _ranked(ix.jid, (frac * 2**30).astype(np.int64), ix.idrank)
+    if order is None:
+        order = np.lexsort((ix.idrank, score_key, -frac, ix.jid))
     k = np.arange(len(ix.jid), dtype=np.int64) - ix.start[:-1][ix.jid]
     units[order[k < left[ix.jid]]] += 1
-    # The last unit handed out and the first one not: too close to tell apart means unsure.
+    # Around the last fraction given, within twice the tolerance either way, the float order may not be
+    # the exact one: steps there with unequal exact scores (unequal `score_key`) make the journey unsure.
+    # Steps of equal exact scores have equal floats and tie exactly, decided by external id either way.
     inside = np.flatnonzero((left > 0) & (left < ix.n))
-    given = order[ix.start[inside] + left[inside] - 1]
-    missed = order[ix.start[inside] + left[inside]]
-    close = (frac[given] - frac[missed] < 2 * tol[inside]) & (score_key[given] != score_key[missed])
-    unsure[inside[close]] = True
+    if len(inside):
+        edge = np.zeros(len(ix.n))
+        edge[inside] = frac[order[ix.start[inside] + left[inside] - 1]]
+        near = np.zeros(len(ix.n), dtype=bool)
+        near[inside] = True
+        band = near[ix.jid] & (np.abs(frac - edge[ix.jid]) <= 2 * step_tol)
+        high = np.maximum.reduceat(np.where(band, score_key, np.iinfo(np.int64).min), ix.start[:-1])
+        low = np.minimum.reduceat(np.where(band, score_key, np.iinfo(np.int64).max), ix.start[:-1])
+        unsure |= near & (high != low)
     return units, unsure
 
 
@@ -281,9 +346,7 @@ def _data_driven(ix: _Index, journeys: Journeys, effects: Sequence[int]) -> I64:
 
 def _units(ix: _Index, journeys: Journeys, model: ModelSpec, effects: Sequence[int] | None) -> I64:
     kind = model.kind
-    if kind is ModelKind.FIRST_TOUCH or kind is ModelKind.LAST_TOUCH:
-        units = _one_hot(ix, kind is ModelKind.LAST_TOUCH)
-    elif kind is ModelKind.LINEAR:
+    if kind is ModelKind.LINEAR:
         units = _linear(ix)
     elif kind is ModelKind.TIME_DECAY:
         units = _time_decay(ix, journeys, model)
@@ -342,18 +405,34 @@ def credit(
     amount = journeys.amount[ix.keep]
     base = np.where(journeys.priced, journeys.base, 0)[ix.keep]
     same = (base == amount) | ~journeys.priced[ix.keep]
+    whole = np.where(same, amount, base)
     results = []
     cache: dict[bytes, ModelCredit] = {}
     for model in models:
+        if model.kind is ModelKind.FIRST_TOUCH or model.kind is ModelKind.LAST_TOUCH:
+            results.append(_one_touch(ix, amount, whole, last=model.kind is ModelKind.LAST_TOUCH))
+            continue
         units = _units(ix, journeys, model, effects)
         key = units.tobytes()
         found = cache.get(key)
         if found is None:
             amounts = _spread(ix, amount, units)
-            bases = amounts if same.all() else _spread(ix, np.where(same, amount, base), units)
+            bases = amounts if same.all() else _spread(ix, whole, units)
             found = cache[key] = ModelCredit(units, amounts, bases)
         results.append(found)
     return results
+
+
+def _one_touch(ix: _Index, amount: I64, base: I64, *, last: bool) -> ModelCredit:
+    """First or last touch: the whole weight and amount on one step of each journey (what the split of
+    one weight of 10^10 units gives, without computing it)."""
+    steps = ix.start[1:] - 1 if last else ix.start[:-1]
+    total = int(ix.start[-1])
+    units, amounts, bases = (np.zeros(total, dtype=np.int64) for _ in range(3))
+    units[steps] = WEIGHT_UNITS
+    amounts[steps] = amount
+    bases[steps] = base
+    return ModelCredit(units, amounts, bases)
 
 
 def scaled_effects(removal: Mapping[str, Decimal], channels: Sequence[str]) -> list[int]:
@@ -460,24 +539,39 @@ def journeys(
     return result, steps
 
 
-def window_paths(
+START_CODE: Final = -1
+CONVERSION_CODE: Final = -2
+NULL_CODE: Final = -3
+
+
+def window_transitions(
     touches: Touches, lo: I64, hi: I64, converted: Mask
-) -> Counter[tuple[tuple[int, ...], bool]]:
-    """The Markov paths (channel codes, consecutive repeats collapsed) of the windows lo:hi, counted with
-    whether each converted; an empty window makes no path."""
+) -> tuple[Counter[tuple[int, int]], int, int]:
+    """The Markov chain's transition counts over the windows lo:hi (channel codes, consecutive repeats
+    collapsed; START_CODE, CONVERSION_CODE, NULL_CODE for the states), the number of paths (non-empty
+    windows) and of converted ones: what `core.solve_transitions` takes, counted without a path per
+    journey."""
     sizes = hi - lo
     channel = touches.channel[_ranges(lo, hi)]
     if not len(channel):
-        return Counter()
+        return Counter(), 0, 0
     jid = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
-    pos = np.arange(len(channel), dtype=np.int64) - (np.cumsum(sizes) - sizes)[jid]
+    starts = np.cumsum(sizes) - sizes
+    pos = np.arange(len(channel), dtype=np.int64) - starts[jid]
     keep = (pos == 0) | (channel != np.roll(channel, 1))
-    codes = channel[keep].tolist()
-    bounds = np.searchsorted(jid[keep], np.arange(len(sizes) + 1)).tolist()
-    flags = converted.tolist()
-    counts: Counter[tuple[tuple[int, ...], bool]] = Counter()
-    for j in range(len(sizes)):
-        a, b = bounds[j], bounds[j + 1]
-        if a < b:
-            counts[tuple(codes[a:b]), flags[j]] += 1
-    return counts
+    codes, owner = channel[keep], jid[keep]
+    # Within a journey, each kept step to the next; then START to each first, each last to its end.
+    inner = owner[1:] == owner[:-1]
+    pairs = [(codes[:-1][inner], codes[1:][inner])]
+    path = sizes > 0
+    first = codes[np.r_[True, ~inner]]
+    last = codes[np.r_[~inner, True]]
+    ends = np.where(converted[path], CONVERSION_CODE, NULL_CODE)
+    pairs += [(np.full(len(first), START_CODE), first), (last, ends)]
+    width = int(channel.max()) + 4  # codes from -3 up
+    counts: Counter[tuple[int, int]] = Counter()
+    for a, b in pairs:
+        keys, n = np.unique((a + 3) * width + (b + 3), return_counts=True)
+        for key, k in zip(keys.tolist(), n.tolist(), strict=True):
+            counts[key // width - 3, key % width - 3] += k
+    return counts, int(path.sum()), int(converted[path].sum())
