@@ -306,8 +306,7 @@ async def _read_credit_write(
             clock.lap("wait to write")
             async with session_factory(engine)() as session:
                 with write_intent():
-                    for rows, sources in done.batches():
-                        await services.write_rows(session, rows, sources)
+                    await services.write(session, done)
                     clock.lap("insert")
                     await session.commit()
         finally:

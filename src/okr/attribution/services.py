@@ -5,6 +5,7 @@ touches are streamed in account order, twice (removal effects first, then every 
 credit rows go to the database in batches.
 """
 
+import asyncio
 import datetime as dt
 import itertools
 import logging
@@ -505,7 +506,7 @@ _SOURCING_COLUMNS: Final = (
 
 
 class _Writer:
-    """Buffers row tuples of one table and writes them in batches through the driver."""
+    """Writes row tuples of one table through the driver: executemany on SQLite, COPY on PostgreSQL."""
 
     def __init__(self, driver: Any, sqlite: bool, table: Table, columns: Sequence[str]) -> None:
         self.driver, self.sqlite, self.table, self.columns = driver, sqlite, table.name, list(columns)
@@ -514,23 +515,14 @@ class _Writer:
         self.insert = str(
             insert(table).compile(dialect=SQLiteDialect(paramstyle="qmark"), column_keys=columns)
         )
-        self.rows: list[tuple[Any, ...]] = []
-        self.written = 0
 
-    async def extend(self, rows: list[tuple[Any, ...]]) -> None:
-        self.rows += rows
-        if len(self.rows) >= BATCH_SIZE:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if not self.rows:
+    async def write(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
             return
         if self.sqlite:
-            await self.driver.executemany(self.insert, self.rows)
+            await self.driver.executemany(self.insert, rows)
         else:
-            await self.driver.copy_records_to_table(self.table, records=self.rows, columns=self.columns)
-        self.written += len(self.rows)
-        self.rows = []
+            await self.driver.copy_records_to_table(self.table, records=rows, columns=self.columns)
 
 
 def _stored(moment: dt.datetime, sqlite: bool) -> Any:
@@ -745,18 +737,11 @@ async def recompute(
     clock.lap("removal effects")
     await delete_runs(session, scope)
     run = await start_run(session, scope, effects, snap.count, lookback)
-    driver = await _driver(session)
-    credits = _Writer(driver, snap.sqlite, attribution_credit, _CREDIT_COLUMNS)
-    sourcing = _Writer(driver, snap.sqlite, _SOURCING_TABLE, _SOURCING_COLUMNS)
     done = credit(snap, run.id, scope, specs, removal, lookback, quarters(settings))
-    for rows, sources in done.batches():
-        await credits.extend(rows)
-        await sourcing.extend(sources)
-    await credits.flush()
-    await sourcing.flush()
+    await write(session, done)
     await finish_summary(session, run, settings, done.groups)
     clock.lap("credit and write")
-    log.info("attribution %s: %s rows in %s", scope.value, credits.written, clock)
+    log.info("attribution %s: %s rows in %s", scope.value, done.rows, clock)
     run.computed_at = utcnow()
     run.status = RunStatus.SUCCEEDED.value
     await session.flush()
@@ -795,19 +780,26 @@ async def start_run(
     return run
 
 
-async def write_rows(
-    session: AsyncSession, rows: list[tuple[Any, ...]], sources: list[tuple[Any, ...]]
-) -> None:
-    """Insert credit and sourcing rows (as `Credit.batches` gives them) through the session's driver."""
+async def write(session: AsyncSession, done: Credit) -> None:
+    """Insert a computed part's credit and sourcing rows through the session's driver, in its
+    transaction, a batch at a time: the next batch's tuples are made while the driver (its own thread
+    on SQLite, the server on PostgreSQL) writes the previous one."""
     driver = await _driver(session)
-    sqlite = (await session.connection()).dialect.name == "sqlite"
-    for table, columns, batch in (
-        (attribution_credit, _CREDIT_COLUMNS, rows),
-        (_SOURCING_TABLE, _SOURCING_COLUMNS, sources),
-    ):
-        writer = _Writer(driver, sqlite, table, columns)
-        await writer.extend(batch)
-        await writer.flush()
+    credits = _Writer(driver, done.sqlite, attribution_credit, _CREDIT_COLUMNS)
+    sourcing = _Writer(driver, done.sqlite, _SOURCING_TABLE, _SOURCING_COLUMNS)
+
+    async def batch(rows: list[tuple[Any, ...]], sources: list[tuple[Any, ...]]) -> None:
+        await credits.write(rows)
+        await sourcing.write(sources)
+
+    pending: asyncio.Future[None] | None = None
+    for rows, sources in done.batches():
+        if pending is not None:
+            await pending
+        pending = asyncio.ensure_future(batch(rows, sources))
+        await asyncio.sleep(0)  # hand the batch to the driver before making the next one
+    if pending is not None:
+        await pending
 
 
 async def delete_runs(
