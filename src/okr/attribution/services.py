@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Context, Decimal
@@ -525,15 +525,6 @@ class _Writer:
             await self.driver.copy_records_to_table(self.table, records=rows, columns=self.columns)
 
 
-def _stored(moment: dt.datetime, sqlite: bool) -> Any:
-    """A timestamp as the column stores it: SQLAlchemy's text form on SQLite, the datetime elsewhere."""
-    if not sqlite:
-        return moment
-    if moment.utcoffset():
-        moment = moment.astimezone(dt.UTC)
-    return moment.isoformat(" ", "microseconds")[:26]
-
-
 @dataclass(frozen=True, slots=True)
 class Credit:
     """A run's part computed: its credit rows (one per journey step, or one `unattributed` row per
@@ -551,6 +542,14 @@ class Credit:
     def rows(self) -> int:
         first = self.columns[0]
         return len(first if isinstance(first, np.ndarray) else first.values)
+
+    async def copy(self) -> AsyncIterator[bytes]:
+        """The credit rows in PostgreSQL's binary COPY format, some BATCH_SIZE rows at a time: made by
+        numpy from the columns, without a Python object per value."""
+        yield _COPY_SIGNATURE + bytes(8)  # no flags, no header extension
+        for k in range(0, self.rows, BATCH_SIZE):
+            yield _copy_rows(self.run_id, self.columns, slice(k, k + BATCH_SIZE))
+        yield b"\xff\xff"  # the trailer: a field count of -1
 
     def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
         """(credit rows, sourcing rows), some BATCH_SIZE credit rows at a time."""
@@ -637,8 +636,6 @@ def credit(
     channel = column(np.array(snap.channels, dtype=object)[journeys.channel], UNATTRIBUTED)
     campaign = column(snap.campaign[steps], -1)
     ends = [snap.stamps[k][0] if pipeline else cast(dt.datetime, snap.stamps[k][1]) for k in chosen.tolist()]
-    stored_end = np.empty(len(ends), dtype=object)
-    stored_end[:] = [_stored(e, snap.sqlite) for e in ends]
     currency = [snap.currency[k] for k in chosen.tolist()]
     row_priced = priced[journey_of]
     models: list[NDArray[Any] | Nullable] = []
@@ -660,7 +657,7 @@ def credit(
         channel,
         Nullable(column(journeys.at, 0), is_step, moment=True),
         column(journeys.roles, 0),
-        stored_end[journey_of],
+        Nullable(end[journey_of], np.ones(total, dtype=bool), moment=True),
         np.array(currency, dtype=object)[journey_of],
         *models,
     ]
@@ -780,6 +777,61 @@ async def start_run(
     return run
 
 
+_PG_INT: Final = {"position": ">i4", "roles": ">i2"}
+"""The credit columns that are not bigint, text or timestamptz, with their binary width."""
+_PG_EPOCH_US: Final = 946_684_800_000_000
+"""PostgreSQL's timestamps count microseconds from 2000-01-01 UTC."""
+
+
+def _copy_rows(run_id: int, columns: Sequence["NDArray[Any] | Nullable"], window: slice) -> bytes:
+    """Rows of the credit table (run_id, then `columns` in _CREDIT_COLUMNS order) in the binary COPY
+    format. Rows differ in layout only by their NULLs and the length of their texts: each group of rows
+    of one layout is one numpy record array, turned into bytes at once."""
+    names = _CREDIT_COLUMNS[1:]
+    parts: list[tuple[str, Any, Any]] = []  # (kind, values, present)
+    for name, column in zip(names, columns, strict=True):
+        if isinstance(column, Nullable):
+            values = column.values[window]
+            kind = "time" if column.moment else "int8"
+            parts.append((kind, values - _PG_EPOCH_US if column.moment else values, column.present[window]))
+        elif column.dtype == object:
+            texts, code = np.unique(column[window], return_inverse=True)
+            parts.append(("text", (texts, code.astype(np.int64)), None))
+        else:
+            parts.append((_PG_INT.get(name, "int8"), column[window], None))
+    count = len(parts[0][1]) if parts[0][0] != "text" else len(parts[0][1][1])
+    # A row's layout: which nullable fields are there, which text each text field holds.
+    layout = np.zeros(count, dtype=np.int64)
+    for kind, values, present in parts:
+        if kind == "text":
+            layout = layout * len(values[0]) + values[1]
+        elif present is not None:
+            layout = layout * 2 + present
+    _, first, group = np.unique(layout, return_index=True, return_inverse=True)
+    chunks = []
+    for g, row in enumerate(first.tolist()):
+        rows = np.flatnonzero(group == g)
+        fields: list[tuple[str, str]] = [("n", ">i2"), ("l_run", ">i4"), ("v_run", ">i8")]
+        fill: list[tuple[str, Any]] = [("n", len(parts) + 1), ("l_run", 8), ("v_run", run_id)]
+        for k, (kind, values, present) in enumerate(parts):
+            if kind == "text":
+                text = values[0][values[1][row]].encode()
+                fields += [(f"l{k}", ">i4"), (f"v{k}", f"S{len(text)}")]
+                fill += [(f"l{k}", len(text)), (f"v{k}", text)]
+            elif present is not None and not present[row]:
+                fields.append((f"l{k}", ">i4"))
+                fill.append((f"l{k}", -1))
+            else:
+                width = ">i8" if kind in ("int8", "time") else kind
+                fields += [(f"l{k}", ">i4"), (f"v{k}", width)]
+                fill += [(f"l{k}", np.dtype(width).itemsize), (f"v{k}", values[rows])]
+        records = np.empty(len(rows), dtype=np.dtype(fields))
+        for field_name, value in fill:
+            records[field_name] = value
+        chunks.append(records.tobytes())
+    return b"".join(chunks)
+
+
 async def write(session: AsyncSession, done: Credit) -> None:
     """Insert a computed part's credit and sourcing rows through the session's driver, in its
     transaction, a batch at a time: the next batch's tuples are made while the driver (its own thread
@@ -792,6 +844,13 @@ async def write(session: AsyncSession, done: Credit) -> None:
         await credits.write(rows)
         await sourcing.write(sources)
 
+    if not done.sqlite:
+        # PostgreSQL: one binary COPY of every credit row, made by numpy while the server takes the last.
+        await driver.copy_to_table(
+            attribution_credit.name, source=done.copy(), columns=_CREDIT_COLUMNS, format="binary"
+        )
+        await sourcing.write(done.sources)
+        return
     pending: asyncio.Future[None] | None = None
     for rows, sources in done.batches():
         if pending is not None:
