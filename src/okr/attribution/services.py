@@ -1,8 +1,9 @@
-"""Attribution runs (DESIGN 3): read the journeys from the database, call the core, store the credit rows.
+"""Attribution runs (DESIGN 3): read the journeys from the database, compute every model, store the rows.
 
-Memory stays bounded by the opportunities (held once, small) and one account's touches at a time: the
-touches are streamed in account order, twice (removal effects first, then every model's credit), and
-credit rows go to the database in batches.
+A run (or a worker's part of one) reads its opportunities and their accounts' touches once, into numpy
+arrays; counts the Markov chain's transitions; computes every model's credit for all its journeys at
+once with `okr.attribution.vector` (the pure core's integers, bit for bit); sums them per quarter for
+the pages (`okr.attribution.summary`); and writes the rows through the driver, a batch at a time.
 """
 
 import asyncio

@@ -3,9 +3,9 @@
 The campaigns and compare pages show, for a quarter, a model and a scope: per campaign and per channel
 the credit and the deals credited and touched, per currency the deals and their total, and from the
 pipeline run who sourced and who influenced them. Aggregating the wide credit rows of a quarter for that
-takes 0.5 to 1 s on the enterprise demo; the run already holds every journey in memory while it writes
-its rows, so it adds them up as it goes (each worker its own accounts: every group's sums and deal
-counts add up across workers, since a deal belongs to one account) and stores some thousands of rows.
+takes 0.5 to 1 s on the enterprise demo; the run already holds every journey's rows as arrays, so it
+sums them with numpy (`summarise`; each worker its own accounts: every group's sums and deal counts add
+up across workers, since a deal belongs to one account) and stores some thousands of rows.
 The pages read them when the run's quarters follow the organisation's current time zone and fiscal
 year (`period_basis`); otherwise they aggregate the credit rows as before (okr.attribution.queries).
 """
