@@ -87,13 +87,9 @@ FETCH_SIZE: Final = 20_000
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
 
-_TOUCHES_SQL: Final = (
-    "SELECT l.account_id, t.id, t.external_id, t.campaign_id, t.occurred_at, l.created_at{epochs} "
-    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id BETWEEN {first} AND {last}"
-)
-_PG_EPOCHS: Final = (
-    ", round(extract(epoch from t.occurred_at) * 1000000)::bigint"
-    ", round(extract(epoch from l.created_at) * 1000000)::bigint"
+_SQLITE_TOUCHES_SQL: Final = (
+    "SELECT l.account_id, t.id, t.external_id, t.campaign_id, t.occurred_at, l.created_at "
+    "FROM touchpoint t JOIN lead l ON l.id = t.lead_id WHERE l.account_id BETWEEN ? AND ?"
 )
 
 
@@ -239,7 +235,6 @@ async def _touch_columns(session: AsyncSession, sqlite: bool, first: int, last: 
     if sqlite:
         # Batches of rows, each taken apart by numpy in C and its text turned into integers at once: the
         # driver's tuples and strings never all exist together.
-        sql = _TOUCHES_SQL.format(epochs="", first="?", last="?")
         parts: list[tuple[NDArray[Any], ...]] = []
 
         def add(rows: Sequence[Any]) -> None:
@@ -260,7 +255,7 @@ async def _touch_columns(session: AsyncSession, sqlite: bool, first: int, last: 
 
         # A scan reads each page once: a small page cache keeps the two workers' memory down.
         await driver.execute("PRAGMA cache_size=-8192")
-        cursor = await driver.execute(sql, (first, last))
+        cursor = await driver.execute(_SQLITE_TOUCHES_SQL, (first, last))
         await _each_batch(lambda: cursor.fetchmany(FETCH_SIZE), add)
         await cursor.close()
         await driver.execute("PRAGMA cache_size=-65536")
