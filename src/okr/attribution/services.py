@@ -6,7 +6,6 @@ once with `okr.attribution.vector` (the pure core's integers, bit for bit); sums
 the pages (`okr.attribution.summary`); and writes the rows through the driver, a batch at a time.
 """
 
-import asyncio
 import datetime as dt
 import itertools
 import logging
@@ -547,16 +546,15 @@ class Credit:
             yield _copy_rows(self.run_id, self.columns, slice(k, k + BATCH_SIZE))
         yield b"\xff\xff"  # the trailer: a field count of -1
 
-    def batches(self) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-        """(credit rows, sourcing rows), some BATCH_SIZE credit rows at a time."""
-        for k in range(0, max(self.rows, len(self.sources)), BATCH_SIZE):
+    def tuples(self) -> Iterator[tuple[Any, ...]]:
+        """The credit rows as tuples, made some BATCH_SIZE rows at a time."""
+        for k in range(0, self.rows, BATCH_SIZE):
             window = slice(k, k + BATCH_SIZE)
             parts = [
                 c[window].tolist() if isinstance(c, np.ndarray) else c.values_at(window, self.sqlite)
                 for c in self.columns
             ]
-            rows = list(zip(itertools.repeat(self.run_id, len(parts[0])), *parts, strict=False))
-            yield rows, self.sources[window]
+            yield from zip(itertools.repeat(self.run_id, len(parts[0])), *parts, strict=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -830,16 +828,10 @@ def _copy_rows(run_id: int, columns: Sequence["NDArray[Any] | Nullable"], window
 
 async def write(session: AsyncSession, done: Credit) -> None:
     """Insert a computed part's credit and sourcing rows through the session's driver, in its
-    transaction, a batch at a time: the next batch's tuples are made while the driver (its own thread
-    on SQLite, the server on PostgreSQL) writes the previous one."""
+    transaction."""
     driver = await _driver(session)
     credits = _Writer(driver, done.sqlite, attribution_credit, _CREDIT_COLUMNS)
     sourcing = _Writer(driver, done.sqlite, _SOURCING_TABLE, _SOURCING_COLUMNS)
-
-    async def batch(rows: list[tuple[Any, ...]], sources: list[tuple[Any, ...]]) -> None:
-        await credits.write(rows)
-        await sourcing.write(sources)
-
     if not done.sqlite:
         # PostgreSQL: one binary COPY of every credit row, made by numpy while the server takes the last.
         await driver.copy_to_table(
@@ -847,14 +839,10 @@ async def write(session: AsyncSession, done: Credit) -> None:
         )
         await sourcing.write(done.sources)
         return
-    pending: asyncio.Future[None] | None = None
-    for rows, sources in done.batches():
-        if pending is not None:
-            await pending
-        pending = asyncio.ensure_future(batch(rows, sources))
-        await asyncio.sleep(0)  # hand the batch to the driver before making the next one
-    if pending is not None:
-        await pending
+    # SQLite: the driver's thread makes the row tuples as it binds them (a generator): made by another
+    # thread, they were written a batch behind, but the two threads took turns at the GIL for every row.
+    await driver.executemany(credits.insert, done.tuples())
+    await sourcing.write(done.sources)
 
 
 async def delete_runs(
