@@ -297,20 +297,24 @@ async def _read_credit_write(
             snap, run_id, scope, config.models(), removal, lookback, services.quarters(settings)
         )
         clock.lap("credit")
-        # SQLite takes one writer at a time: the workers take turns, each writing its part in one
-        # transaction (left to SQLite's busy timeout they interleave batches and sleep while waiting).
+        # SQLite takes one writer at a time: each worker stages its rows in a temporary table of its own
+        # connection (at the same time), then the workers take turns copying them in, each in one
+        # transaction (left to SQLite's busy timeout they would interleave and sleep while waiting).
         # PostgreSQL writes the parts in parallel.
-        turn = writing if snap.sqlite else contextlib.nullcontext()
-        await asyncio.to_thread(turn.__enter__)
-        try:
-            clock.lap("wait to write")
-            async with session_factory(engine)() as session:
+        async with engine.connect() as conn:
+            if snap.sqlite:
+                await services.stage(conn, done)
+                clock.lap("stage")
+            turn = writing if snap.sqlite else contextlib.nullcontext()
+            await asyncio.to_thread(turn.__enter__)
+            try:
+                clock.lap("wait to write")
                 with write_intent():
-                    await services.write(session, done)
+                    await services.write(conn, done, staged=snap.sqlite)
                     clock.lap("insert")
-                    await session.commit()
-        finally:
-            turn.__exit__(None, None, None)
+                    await conn.commit()
+            finally:
+                turn.__exit__(None, None, None)
         clock.lap("commit")
     finally:
         await engine.dispose()

@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Context, Decimal
@@ -20,9 +20,10 @@ from typing import Any, Final, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Table, case, delete, insert, literal, select
+from sqlalchemy import Column, MetaData, Table, case, delete, insert, literal, select
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.schema import CreateTable, DropTable
 
 from okr.attribution import vector
 from okr.attribution.core import (
@@ -126,9 +127,11 @@ class _Snapshot:
         return len(self.opportunity)
 
 
-async def _driver(session: AsyncSession) -> Any:
-    """The session's own driver connection (aiosqlite or asyncpg), inside the session's transaction."""
-    conn = await session.connection()
+async def _driver(session: AsyncSession | AsyncConnection) -> Any:
+    """The driver connection (aiosqlite or asyncpg) of a session or connection, inside its transaction."""
+    conn = await session.connection() if isinstance(session, AsyncSession) else session
+    if not conn.in_transaction():
+        await conn.begin()
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 
@@ -511,13 +514,11 @@ class _Writer:
             insert(table).compile(dialect=SQLiteDialect(paramstyle="qmark"), column_keys=columns)
         )
 
-    async def write(self, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
+    async def write(self, rows: Iterable[tuple[Any, ...]]) -> None:
         if self.sqlite:
             await self.driver.executemany(self.insert, rows)
         else:
-            await self.driver.copy_records_to_table(self.table, records=rows, columns=self.columns)
+            await self.driver.copy_records_to_table(self.table, records=list(rows), columns=self.columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,22 +827,57 @@ def _copy_rows(run_id: int, columns: Sequence["NDArray[Any] | Nullable"], window
     return b"".join(chunks)
 
 
-async def write(session: AsyncSession, done: Credit) -> None:
-    """Insert a computed part's credit and sourcing rows through the session's driver, in its
-    transaction."""
-    driver = await _driver(session)
-    credits = _Writer(driver, done.sqlite, attribution_credit, _CREDIT_COLUMNS)
+_STAGED: Final = Table(
+    "okr_staged_credit",
+    MetaData(),
+    *(Column(c.name, c.type) for c in attribution_credit.columns),
+    prefixes=["TEMPORARY"],
+)
+"""SQLite: the temporary table (of one connection) a worker's credit rows wait in for its turn to write."""
+_SQLITE: Final = SQLiteDialect(paramstyle="qmark")
+_STAGE_SQL: Final = (
+    str(DropTable(_STAGED, if_exists=True).compile(dialect=_SQLITE)),
+    str(CreateTable(_STAGED).compile(dialect=_SQLITE)),
+)
+_UNSTAGE_SQL: Final = (
+    str(
+        insert(attribution_credit)
+        .from_select(_CREDIT_COLUMNS, select(*(_STAGED.c[name] for name in _CREDIT_COLUMNS)))
+        .compile(dialect=_SQLITE)
+    ),
+    str(DropTable(_STAGED).compile(dialect=_SQLITE)),
+)
+
+
+async def stage(conn: AsyncConnection, done: Credit) -> None:
+    """SQLite: put a part's credit rows in a temporary table of this connection and commit. A temporary
+    table is outside the database's write lock, so the workers stage at the same time; the turn each then
+    takes (`write(..., staged=True)`) is one INSERT ... SELECT inside SQLite, with no Python per row."""
+    driver = await _driver(conn)
+    for statement in _STAGE_SQL:
+        await driver.execute(statement)
+    # The driver's thread makes the row tuples as it binds them (a generator): made by another thread,
+    # the two threads would take turns at the GIL for every row.
+    await _Writer(driver, True, _STAGED, _CREDIT_COLUMNS).write(done.tuples())
+    await conn.commit()
+
+
+async def write(conn: AsyncSession | AsyncConnection, done: Credit, *, staged: bool = False) -> None:
+    """Insert a computed part's credit and sourcing rows through the driver, in the transaction of the
+    session or connection: on SQLite from the rows `stage` put in this connection's temporary table
+    (`staged`), or else bound one by one; on PostgreSQL as one binary COPY."""
+    driver = await _driver(conn)
     sourcing = _Writer(driver, done.sqlite, _SOURCING_TABLE, _SOURCING_COLUMNS)
     if not done.sqlite:
         # PostgreSQL: one binary COPY of every credit row, made by numpy while the server takes the last.
         await driver.copy_to_table(
             attribution_credit.name, source=done.copy(), columns=_CREDIT_COLUMNS, format="binary"
         )
-        await sourcing.write(done.sources)
-        return
-    # SQLite: the driver's thread makes the row tuples as it binds them (a generator): made by another
-    # thread, they were written a batch behind, but the two threads took turns at the GIL for every row.
-    await driver.executemany(credits.insert, done.tuples())
+    elif staged:
+        for statement in _UNSTAGE_SQL:
+            await driver.execute(statement)
+    else:
+        await _Writer(driver, True, attribution_credit, _CREDIT_COLUMNS).write(done.tuples())
     await sourcing.write(done.sources)
 
 
