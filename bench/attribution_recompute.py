@@ -86,8 +86,15 @@ def run(url: str, scope: str, workers: int | None) -> tuple[float, int, str]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    output, _ = proc.communicate()
+    # The command's own exit, as a shell sees it; its output pipe closes later, when the workers' fork
+    # server (which shares it) notices and shuts itself down.
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read() if proc.stdout else ""))
+    reader.start()
+    proc.wait()
     seconds = time.perf_counter() - start
+    reader.join()
+    output = "".join(chunks)
     done.set()
     sampler.join()
     if proc.returncode != 0:
