@@ -20,7 +20,7 @@ from typing import Any, Final, cast
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Column, MetaData, Table, case, delete, insert, literal, select
+from sqlalchemy import Column, MetaData, Table, case, delete, insert, literal, select, text
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.schema import CreateTable, DropTable
@@ -731,6 +731,7 @@ async def recompute(
     run = await start_run(session, scope, effects, snap.count, lookback)
     done = credit(snap, run.id, scope, specs, removal, lookback, quarters(settings))
     await write(session, done)
+    await refresh_statistics(session)
     await finish_summary(session, run, settings, done.groups)
     clock.lap("credit and write")
     log.info("attribution %s: %s rows in %s", scope.value, done.rows, clock)
@@ -879,6 +880,18 @@ async def write(conn: AsyncSession | AsyncConnection, done: Credit, *, staged: b
     else:
         await _Writer(driver, True, attribution_credit, _CREDIT_COLUMNS).write(done.tuples())
     await sourcing.write(done.sources)
+
+
+async def refresh_statistics(session: AsyncSession) -> None:
+    """PostgreSQL: update the planner's statistics of the run columns after a run's rows are written,
+    before the switch. Until then the new run id is unknown to them: PostgreSQL estimates one row for it
+    and plans nested loops that took a drill-down from 0.1 s to over 30 s on the enterprise demo (with
+    autovacuum off, or before it comes round). Only the `run_id` columns, so it takes a fraction of a
+    second. SQLite plans from its indexes and needs nothing."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    await session.execute(text(f"ANALYZE {attribution_credit.name} (run_id)"))
+    await session.execute(text(f"ANALYZE {_SOURCING_TABLE.name} (run_id)"))
 
 
 async def delete_runs(

@@ -7,7 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from tests.integration.attribution.attribution_data import journeys
 from tests.integration.kpis.pipeline_data import PipelineData
@@ -314,3 +314,24 @@ async def test_a_failed_worker_fails_the_run_and_keeps_the_previous_one(
     current = await services.latest_run(db, "pipeline")
     assert current is not None and current.id == previous.id
     assert await db.scalar(select(func.count()).select_from(AttributionRun)) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_postgresql_plans_know_the_new_run_before_the_switch(
+    db: AsyncSession, settings: Settings, workers: int
+) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite plans from its indexes and keeps no such statistics")
+    await _data_set(db)
+    await db.commit()
+    for _ in range(2):  # the second run's id is new to statistics taken after the first
+        (run,) = await run_recompute(settings, [Scope.PIPELINE], workers=workers)
+    await db.commit()
+    for table in ("attribution_credit", "opportunity_sourcing"):
+        known = await db.scalar(
+            text(
+                "SELECT most_common_vals::text FROM pg_stats WHERE tablename = :table AND attname = 'run_id'"
+            ),
+            {"table": table},
+        )
+        assert known is not None and str(run.id) in known.strip("{}").split(","), (table, known)
