@@ -3,7 +3,8 @@
 A run (or a worker's part of one) reads its opportunities and their accounts' touches once, into numpy
 arrays; counts the Markov chain's transitions; computes every model's credit for all its journeys at
 once with `okr.attribution.vector` (the pure core's integers, bit for bit); sums them per quarter for
-the pages (`okr.attribution.summary`); and writes the rows through the driver, a batch at a time.
+the pages (`okr.attribution.summary`); and writes the rows through the driver: one binary COPY on
+PostgreSQL; on SQLite bound into a temporary table, then copied in with one INSERT ... SELECT.
 """
 
 import datetime as dt
@@ -503,6 +504,9 @@ _SOURCING_COLUMNS: Final = (
 )
 
 
+_SQLITE: Final = SQLiteDialect(paramstyle="qmark")
+
+
 class _Writer:
     """Writes row tuples of one table through the driver: executemany on SQLite, COPY on PostgreSQL."""
 
@@ -510,9 +514,7 @@ class _Writer:
         self.driver, self.sqlite, self.table, self.columns = driver, sqlite, table.name, list(columns)
         if [c.name for c in table.columns if c.name in columns] != list(columns):
             raise ValueError(f"columns must be given in the order of table {table.name}")
-        self.insert = str(
-            insert(table).compile(dialect=SQLiteDialect(paramstyle="qmark"), column_keys=columns)
-        )
+        self.insert = str(insert(table).compile(dialect=_SQLITE, column_keys=columns))
 
     async def write(self, rows: Iterable[tuple[Any, ...]]) -> None:
         if self.sqlite:
@@ -835,7 +837,6 @@ _STAGED: Final = Table(
     prefixes=["TEMPORARY"],
 )
 """SQLite: the temporary table (of one connection) a worker's credit rows wait in for its turn to write."""
-_SQLITE: Final = SQLiteDialect(paramstyle="qmark")
 _STAGE_SQL: Final = (
     str(DropTable(_STAGED, if_exists=True).compile(dialect=_SQLITE)),
     str(CreateTable(_STAGED).compile(dialect=_SQLITE)),
