@@ -202,6 +202,9 @@ async def test_campaign_detail_lists_its_deals(client: Client, db: AsyncSession,
     bucket = await client.get("/attribution/campaigns/unattributed?period=2026-Q2&scope=revenue")
     assert bucket.status_code == 200
     assert re.findall(r'<tr data-opportunity="(\d+)"', bucket.text) == [str(deals["BARE"].id)]
+    words = text(bucket.text)
+    assert "Unattributed revenue won" in words and "1 deal without a touch in the lookback window" in words
+    assert "carry credit" not in words and "the campaign's weight" not in words
 
 
 async def test_journey_page(client: Client, db: AsyncSession, settings: Settings) -> None:
