@@ -139,12 +139,9 @@ async def _in_parts(
         rows = await pool.credit(run_id, effects.as_decimals(), summary)
         clock.lap("credit and write")
         async with session_factory(engine)() as session:
-            await services.refresh_statistics(session)
-            await session.commit()
-        clock.lap("statistics")
-        async with session_factory(engine)() as session:
             with write_intent():
-                # The switch: from now on the pages read this run.
+                # The switch: from now on the pages read this run, planned with statistics that know it.
+                await services.refresh_statistics(session)
                 run = await session.get_one(AttributionRun, run_id)
                 await services.finish_summary(session, run, settings, summary)
                 run.computed_at = utcnow()

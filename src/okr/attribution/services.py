@@ -884,11 +884,11 @@ async def write(conn: AsyncSession | AsyncConnection, done: Credit, *, staged: b
 
 
 async def refresh_statistics(session: AsyncSession) -> None:
-    """PostgreSQL: update the planner's statistics of the run columns after a run's rows are written,
-    before the switch. Until then the new run id is unknown to them: PostgreSQL estimates one row for it
-    and plans nested loops that took a drill-down from 0.1 s to over 30 s on the enterprise demo (with
-    autovacuum off, or before it comes round). Only the `run_id` columns, so it takes a fraction of a
-    second. SQLite plans from its indexes and needs nothing."""
+    """PostgreSQL: update the planner's statistics of the run columns once a run's rows are written, in
+    the switch's transaction. Until then the new run id is unknown to them: PostgreSQL estimates one row
+    for it and plans nested loops that took a drill-down from 0.1 s to over 30 s on the enterprise demo
+    (with autovacuum off, or before it comes round). Only the `run_id` columns, so it takes a fraction of
+    a second. SQLite plans from its indexes and needs nothing."""
     if session.get_bind().dialect.name != "postgresql":
         return
     await session.execute(text(f"ANALYZE {attribution_credit.name} (run_id)"))
